@@ -1,0 +1,119 @@
+"""The cmdstanpy + CmdStan backend, the primary one where CmdStan is installed.
+
+Executables are cached in ``<HETFX_CACHE_DIR>/cmdstan-<version>/<hash>/`` and
+loaded with ``CmdStanModel(exe_file=...)``, which never recompiles.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+
+from ..errors import SamplingError
+from ..program import program_hash
+from . import cache
+from .base import Backend, Compiled, dims_for
+from .options import SamplerOptions
+
+EXE_SUFFIX = ".exe" if os.name == "nt" else ""
+
+
+def cmdstan_paths(version_tag: str, name: str, code: str) -> tuple[Path, Path, Path]:
+    """Cache entry, Stan file and executable of a program.
+
+    Examples
+    --------
+    >>> entry, stan_file, exe = cmdstan_paths("cmdstan-2.36", "hetfx_gaussian", "x")
+    >>> stan_file.name, exe.parent == entry
+    ('hetfx_gaussian.stan', True)
+    """
+    entry = cache.entry_dir(version_tag, f"{name}-{program_hash(code)}")
+    stan_file = entry / f"{name}.stan"
+    return entry, stan_file, entry / f"{name}{EXE_SUFFIX}"
+
+
+def cmdstan_sample_args(options: SamplerOptions, inits: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of ``CmdStanModel.sample`` for the shared options."""
+    args: dict[str, Any] = {
+        "chains": options.chains,
+        "parallel_chains": options.cores,
+        "iter_warmup": options.iter_warmup,
+        "iter_sampling": options.iter_sampling,
+        "seed": options.seed,
+        "adapt_delta": options.adapt_delta,
+        "max_treedepth": options.max_treedepth,
+        "show_progress": options.show_progress,
+    }
+    if inits:
+        args["inits"] = dict(inits)
+    return args
+
+
+class CmdStanBackend(Backend):
+    """Compile with CmdStan and sample through cmdstanpy."""
+
+    name = "cmdstanpy"
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        try:
+            import cmdstanpy
+        except ImportError as exc:  # pragma: no cover - a core dependency
+            return False, f"cmdstanpy is not installed ({exc})"
+        try:
+            path = cmdstanpy.cmdstan_path()
+        except (ValueError, RuntimeError) as exc:
+            return False, f"no CmdStan installation found ({exc})"
+        if not Path(path).is_dir():
+            return False, f"CmdStan path {path} does not exist"
+        return True, ""
+
+    def version_tag(self) -> str:
+        import cmdstanpy
+
+        version = cmdstanpy.cmdstan_version()
+        tag = ".".join(map(str, version)) if version else Path(cmdstanpy.cmdstan_path()).name
+        return f"cmdstan-{tag}"
+
+    def compile(self, name: str, code: str, example_data: dict[str, Any]) -> Compiled:
+        from cmdstanpy import CmdStanModel
+
+        start = time.perf_counter()
+        entry, stan_file, exe = cmdstan_paths(self.version_tag(), name, code)
+
+        def build(folder: Path) -> None:
+            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".stan")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(code)
+            os.replace(tmp, stan_file)
+            try:
+                CmdStanModel(stan_file=str(stan_file), exe_file=str(exe), compile=True)
+            except Exception as exc:
+                raise SamplingError(f"CmdStan failed to compile {stan_file}: {exc}")
+
+        compiled_now = cache.build_once(entry, build)
+        model = CmdStanModel(exe_file=str(exe))
+        return Compiled(
+            name, code, model, compiled_now, time.perf_counter() - start,
+            {"entry": str(entry), "exe": str(exe)},
+        )
+
+    def sample(
+        self,
+        compiled: Compiled,
+        data: dict[str, Any],
+        inits: dict[str, Any],
+        options: SamplerOptions,
+        coords: dict[str, list[str]],
+    ) -> az.InferenceData:
+        kwargs = cmdstan_sample_args(options, inits)
+        try:
+            fit = compiled.handle.sample(data=data, **kwargs)
+        except Exception as exc:  # cmdstanpy raises RuntimeError with the console
+            raise SamplingError(f"CmdStan sampling failed: {exc}") from exc
+        return az.from_cmdstanpy(posterior=fit, coords=coords, dims=dims_for(coords))

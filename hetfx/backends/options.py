@@ -1,0 +1,102 @@
+"""Sampler options shared by every backend."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import OptionError
+
+KNOWN = (
+    "chains",
+    "iter_warmup",
+    "iter_sampling",
+    "seed",
+    "adapt_delta",
+    "max_treedepth",
+    "show_progress",
+    "cores",
+)
+
+
+@dataclass(frozen=True)
+class SamplerOptions:
+    """NUTS settings, the same on both backends.
+
+    Attributes
+    ----------
+    chains, iter_warmup, iter_sampling : int
+    seed : int
+        Drawn at random when not given, and recorded on the fit.
+    adapt_delta : float
+        Target acceptance rate in (0, 1); raise it to remove divergences.
+    max_treedepth : int
+    show_progress : bool
+    cores : int
+        Chains run in parallel on this many cores.
+    """
+
+    chains: int = 4
+    iter_warmup: int = 1000
+    iter_sampling: int = 1000
+    seed: int = 0
+    adapt_delta: float = 0.8
+    max_treedepth: int = 10
+    show_progress: bool = False
+    cores: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sampler_options(
+    chains: int = 4,
+    iter_warmup: int = 1000,
+    iter_sampling: int = 1000,
+    seed: int | None = None,
+    **extra: Any,
+) -> SamplerOptions:
+    """Validate the sampler options and fill in the defaults.
+
+    Raises
+    ------
+    OptionError
+        For an unknown option or a bad value, naming it.
+    """
+    unknown = [k for k in extra if k not in KNOWN]
+    if unknown:
+        raise OptionError(
+            f"Unknown sampler option {unknown[0]!r}; known options: {', '.join(KNOWN)}."
+        )
+    values: dict[str, Any] = {
+        "chains": chains,
+        "iter_warmup": iter_warmup,
+        "iter_sampling": iter_sampling,
+    }
+    for name, low in (("chains", 1), ("iter_warmup", 0), ("iter_sampling", 1)):
+        _check_int(name, values[name], low)
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0] % (2**31 - 1))
+    _check_int("seed", seed, 0)
+    values["seed"] = int(seed)
+    adapt_delta = extra.get("adapt_delta", 0.8)
+    if not isinstance(adapt_delta, float | int) or not 0 < adapt_delta < 1:
+        raise OptionError(f"adapt_delta must be in (0, 1), got {adapt_delta!r}.")
+    values["adapt_delta"] = float(adapt_delta)
+    values["max_treedepth"] = extra.get("max_treedepth", 10)
+    _check_int("max_treedepth", values["max_treedepth"], 1)
+    values["show_progress"] = bool(extra.get("show_progress", False))
+    cores = extra.get("cores")
+    if cores is None:
+        cores = min(values["chains"], os.cpu_count() or 1)
+    _check_int("cores", cores, 1)
+    values["cores"] = int(cores)
+    return SamplerOptions(**values)
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise OptionError(f"{name} must be an integer >= {low}, got {value!r}.")

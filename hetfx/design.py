@@ -1,0 +1,293 @@
+"""Build the design of a hetfx model: y, X, and per equation T, Z and groups.
+
+formula -> (clean frame) -> formulaic matrices -> :class:`Design`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from formulaic import model_matrix
+
+from .data import as_frame, check_finite, check_variables, drop_missing
+from .errors import DataError, FormulaError
+from .formula import ParsedFormula, parse_formula
+from .groups import Grouping, make_grouping, validate_bins, warn_about_groups
+from .treatment import Arm, arms_for
+
+
+@dataclass
+class Equation:
+    """One heterogeneity equation: tau_e,i = a_e + Z_e,i lambda_e + sigma_e u_e,g(i).
+
+    Attributes
+    ----------
+    arm : Arm
+        The treatment column T_e and the treated units.
+    Z : numpy.ndarray
+        Modifier design (N x L_e), raw values, no intercept.
+    z_names : list of str
+        Column names of Z.
+    modifiers : list of str
+        Modifier variables (what the groups are made of).
+    grouping : Grouping
+        Group of every unit and the group table.
+    """
+
+    arm: Arm
+    Z: np.ndarray
+    z_names: list[str]
+    modifiers: list[str]
+    grouping: Grouping
+
+    @property
+    def label(self) -> str:
+        return self.arm.label
+
+    @property
+    def pooled(self) -> bool:
+        """Whether the equation has modifier groups (else one pooled effect)."""
+        return bool(self.modifiers)
+
+    @property
+    def n_groups(self) -> int:
+        return self.grouping.n_groups if self.pooled else 0
+
+
+@dataclass
+class Design:
+    """Everything the Stan program needs, plus the labels the tables need."""
+
+    formula: ParsedFormula
+    y: np.ndarray
+    X: np.ndarray
+    x_names: list[str]
+    equations: list[Equation]
+    frame: pd.DataFrame
+    n_dropped: int = 0
+    specs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.y.shape[0])
+
+    def group_table(self) -> pd.DataFrame:
+        """The public group table: treatment, group, modifier values, counts."""
+        frames = [eq.grouping.table.assign(treatment=eq.label) for eq in self.equations]
+        table = pd.concat(frames, ignore_index=True)
+        modifier_cols = [
+            c for c in table.columns if c not in ("treatment", "group", "n_treated", "n")
+        ]
+        return table[["treatment", "group", *modifier_cols, "n_treated", "n"]]
+
+
+def _materialise(expr: str, frame: pd.DataFrame, where: str) -> tuple[np.ndarray, list[str], Any]:
+    """Design columns of a right-hand side, without the intercept column."""
+    if expr.strip() in ("", "1", "0", "-1"):
+        return np.zeros((len(frame), 0)), [], None
+    try:
+        mm = model_matrix(f"1 + {expr}", frame, na_action="raise")
+    except Exception as exc:  # formulaic raises many error types
+        raise FormulaError(f"Cannot build {where} ({expr!r}): {exc}") from exc
+    spec = mm.model_spec
+    mm = mm.drop(columns=[c for c in ("Intercept",) if c in mm.columns])
+    return mm.to_numpy(dtype=float), [str(c) for c in mm.columns], spec
+
+
+def _outcome(formula: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
+    name = formula.outcome.strip("` ")
+    if name in frame.columns:
+        col = frame[name]
+        if pd.api.types.is_bool_dtype(col):
+            return col.to_numpy(dtype=float)
+        if not pd.api.types.is_numeric_dtype(col):
+            raise DataError(f"Outcome {name!r} must be numeric or bool.")
+        return col.to_numpy(dtype=float)
+    values, names, _ = _materialise(formula.outcome, frame, "the outcome")
+    if values.shape[1] != 1:
+        raise FormulaError(f"The outcome {formula.outcome!r} must give one column.")
+    return values[:, 0]
+
+
+def find_collinear(matrix: np.ndarray, names: list[str], tol: float = 1e-8) -> str | None:
+    """Name the first column that is constant or a combination of earlier ones.
+
+    Returns a message, or None when the columns are linearly independent of each
+    other and of the intercept.
+    """
+    n = matrix.shape[0]
+    basis = np.ones((n, 1))
+    kept = ["(intercept)"]
+    for j, name in enumerate(names):
+        col = matrix[:, j]
+        if np.ptp(col) == 0:
+            return f"{name!r} is constant"
+        coef, *_ = np.linalg.lstsq(basis, col, rcond=None)
+        resid = col - basis @ coef
+        if np.linalg.norm(resid) <= tol * max(np.linalg.norm(col), 1.0) * np.sqrt(n):
+            partners = [kept[i] for i in np.flatnonzero(np.abs(coef) > 1e-6) if i > 0]
+            with_ = ", ".join(map(repr, partners)) or "the intercept"
+            return f"{name!r} is perfectly collinear with {with_}"
+        basis = np.column_stack([basis, col])
+        kept.append(name)
+    return None
+
+
+def build_design(
+    formula: str | ParsedFormula,
+    data: Any,
+    *,
+    main_effects: bool = True,
+    bins: dict[str, Any] | None = None,
+    control: Any = None,
+    treatment_type: Any = None,
+    missing: str = "drop",
+    warn_groups: bool = True,
+) -> Design:
+    """Build the model design from a formula and data.
+
+    Parameters
+    ----------
+    formula : str or ParsedFormula
+    data : DataFrame-like
+    main_effects : bool
+        Add the modifiers' design columns to the controls (constituent terms).
+    bins : dict, optional
+        Binning of continuous modifiers, e.g. ``{"age": 5}`` or edges.
+    control : object or dict, optional
+        Control level of categorical treatments (``{"arm": "placebo"}``).
+    treatment_type : str or dict, optional
+        Override the detected treatment type: binary, continuous or multiarm.
+    missing : {"drop", "raise"}
+    warn_groups : bool
+        Warn about small or too many groups.
+
+    Raises
+    ------
+    FormulaError, DataError, OptionError
+    """
+    parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(formula)
+    frame = as_frame(data)
+    used = parsed.variables
+    check_variables(frame, used, parsed.text)
+    n_before = len(frame)
+    frame = drop_missing(frame, used, missing)
+    check_finite(frame, used)
+    frame = frame.reset_index(drop=True)
+    modifier_vars = [m for p in parsed.parts for m in p.modifier_variables]
+    bins = validate_bins(bins, modifier_vars)
+
+    y = _outcome(parsed, frame)
+    X, x_names, x_spec = _materialise(parsed.controls, frame, "the controls")
+    specs: dict[str, Any] = {"controls": x_spec}
+    equations: list[Equation] = []
+    for part in parsed.parts:
+        arms = arms_for(frame, part.treatment, len(parsed.parts), control, treatment_type)
+        Z, z_names, z_spec = _materialise(
+            part.modifiers, frame, f"the modifiers of {part.treatment!r}"
+        )
+        specs[part.treatment] = z_spec
+        for arm in arms:
+            grouping = make_grouping(frame, part.modifier_variables, arm.treated, bins)
+            eq = Equation(arm, Z, z_names, part.modifier_variables, grouping)
+            _check_equation(eq, parsed)
+            equations.append(eq)
+        if main_effects:
+            new = [j for j, name in enumerate(z_names) if name not in x_names]
+            X = np.column_stack([X, Z[:, new]]) if new else X
+            x_names = x_names + [z_names[j] for j in new]
+
+    problem = find_collinear(X, x_names)
+    if problem:
+        raise DataError(f"Control {problem}; drop or recode it in {parsed.controls!r}.")
+    _check_full_design(X, x_names, equations)
+    design = Design(parsed, y, X, x_names, equations, frame, n_before - len(frame), specs)
+    if warn_groups:
+        for eq in equations:
+            if eq.pooled:
+                warn_about_groups(eq.grouping.table, eq.label)
+    return design
+
+
+def _check_equation(eq: Equation, parsed: ParsedFormula) -> None:
+    if not eq.pooled:
+        return
+    if eq.grouping.n_groups < 2:
+        raise DataError(
+            f"Treatment {eq.label!r} has fewer than 2 groups of treated units for "
+            f"modifiers {eq.modifiers}; use '{eq.arm.variable} : 1' for one pooled "
+            "effect."
+        )
+    treated = eq.arm.treated
+    problem = find_collinear(eq.Z[treated], eq.z_names)
+    if problem:
+        raise DataError(
+            f"Among the treated units of {eq.label!r}, modifier {problem}."
+        )
+
+
+def _check_full_design(X: np.ndarray, x_names: list[str], equations: list[Equation]) -> None:
+    """The design without group columns must have full column rank."""
+    cols = [X]
+    names = list(x_names)
+    for eq in equations:
+        t = eq.arm.values
+        cols.append(t[:, None])
+        names.append(f"treatment {eq.label!r}")
+        if eq.Z.shape[1]:
+            cols.append(t[:, None] * eq.Z)
+            names += [f"{eq.label}:{z}" for z in eq.z_names]
+    problem = find_collinear(np.column_stack(cols), names)
+    if problem:
+        raise DataError(f"The design is not identified: {problem}.")
+
+
+def groups(
+    formula: str,
+    data: Any,
+    bins: dict[str, Any] | None = None,
+    *,
+    main_effects: bool = True,
+    control: Any = None,
+    treatment_type: Any = None,
+    missing: str = "drop",
+) -> pd.DataFrame:
+    """The groups a formula makes of the data, before any fitting.
+
+    Parameters
+    ----------
+    formula : str
+        ``outcome ~ controls | treatment : modifiers``.
+    data : DataFrame-like
+    bins : dict, optional
+        Binning of continuous modifiers (default: 4 quantile bins).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``treatment``, ``group``, one per modifier variable,
+        ``n_treated`` and ``n``.
+
+    Examples
+    --------
+    >>> import hetfx
+    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4, 5, 6], "t": [0, 1, 1, 0, 1, 1],
+    ...                    "z": [0, 0, 1, 1, 0, 1]})
+    >>> hetfx.groups("y ~ 1 | t : z", df)[["group", "n_treated", "n"]]
+      group  n_treated  n
+    0   z=0          2  3
+    1   z=1          2  3
+    """
+    design = build_design(
+        formula,
+        data,
+        main_effects=main_effects,
+        bins=bins,
+        control=control,
+        treatment_type=treatment_type,
+        missing=missing,
+    )
+    return design.group_table()

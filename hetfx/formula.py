@@ -1,0 +1,251 @@
+"""Parse ``outcome ~ controls | treatment : modifiers [| ...]`` into its parts.
+
+The splitting respects parentheses, brackets, braces, quotes and backtick-quoted
+names; each part is later materialised by formulaic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from formulaic import Formula
+
+from .errors import FormulaError
+
+_NAME = re.compile(r"^(?:[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`)$")
+
+
+@dataclass(frozen=True)
+class TreatmentPart:
+    """One ``treatment : modifiers`` part of the formula.
+
+    Attributes
+    ----------
+    treatment : str
+        The treatment variable's name (backticks removed).
+    modifiers : str
+        The modifiers' formulaic expression; ``"1"`` when there are none.
+    text : str
+        The part as the user wrote it.
+    """
+
+    treatment: str
+    modifiers: str
+    text: str
+
+    @property
+    def has_modifiers(self) -> bool:
+        return self.modifiers.strip() not in ("1", "")
+
+    @property
+    def modifier_variables(self) -> list[str]:
+        """Data variables the modifiers use, in order of appearance."""
+        if not self.has_modifiers:
+            return []
+        return _ordered_variables(self.modifiers)
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """A parsed hetfx formula.
+
+    Examples
+    --------
+    >>> f = parse_formula("y ~ x1 + x2 | treat : z1 + z2")
+    >>> f.outcome, f.controls, f.parts[0].treatment, f.parts[0].modifiers
+    ('y', 'x1 + x2', 'treat', 'z1 + z2')
+    """
+
+    text: str
+    outcome: str
+    controls: str
+    parts: tuple[TreatmentPart, ...] = field(default_factory=tuple)
+
+    @property
+    def has_controls(self) -> bool:
+        return self.controls.strip() not in ("", "1", "0", "-1")
+
+    @property
+    def outcome_variables(self) -> list[str]:
+        return _ordered_variables(self.outcome)
+
+    @property
+    def control_variables(self) -> list[str]:
+        return _ordered_variables(self.controls) if self.has_controls else []
+
+    @property
+    def treatments(self) -> list[str]:
+        return [p.treatment for p in self.parts]
+
+    @property
+    def variables(self) -> list[str]:
+        """Every data variable the formula uses, without repeats."""
+        names = self.outcome_variables + self.control_variables
+        for part in self.parts:
+            names += [part.treatment, *part.modifier_variables]
+        return list(dict.fromkeys(names))
+
+
+def split_top_level(text: str, sep: str) -> list[str]:
+    """Split ``text`` on ``sep`` where it is outside brackets, quotes and backticks.
+
+    Examples
+    --------
+    >>> split_top_level("a + f(b | c) | d", "|")
+    ['a + f(b | c) ', ' d']
+    """
+    pieces, depth, quote, start = [], 0, "", 0
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "`'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            pieces.append(text[start:i])
+            start = i + 1
+    if quote or depth != 0:
+        raise FormulaError(
+            f"Unbalanced {'quote' if quote else 'brackets'} in formula part {text!r}."
+        )
+    pieces.append(text[start:])
+    return pieces
+
+
+def _ordered_variables(expr: str) -> list[str]:
+    """Data variables used by a formulaic right-hand side, in textual order."""
+    try:
+        found = Formula(expr).required_variables
+    except Exception as exc:  # formulaic raises several parser error types
+        raise FormulaError(f"Cannot parse {expr!r}: {exc}") from exc
+    position = {name: _first_position(expr, name) for name in found}
+    return sorted(found, key=lambda name: (position[name], name))
+
+
+def _first_position(expr: str, name: str) -> int:
+    match = re.search(rf"(?<![\w.`]){re.escape(name)}(?![\w.`])", expr)
+    return match.start() if match else len(expr)
+
+
+def _strip_name(name: str) -> str:
+    name = name.strip()
+    return name[1:-1] if name.startswith("`") and name.endswith("`") else name
+
+
+def _fail(formula: str, where: str, problem: str) -> FormulaError:
+    return FormulaError(f"In formula {formula!r}, {where}: {problem}")
+
+
+def parse_formula(formula: str) -> ParsedFormula:
+    """Parse a hetfx formula into outcome, controls and treatment parts.
+
+    Parameters
+    ----------
+    formula : str
+        ``outcome ~ controls | treatment : modifiers [| treatment2 : modifiers2]``.
+
+    Returns
+    -------
+    ParsedFormula
+
+    Raises
+    ------
+    FormulaError
+        When the formula is malformed; the message quotes it and names the part.
+    """
+    if not isinstance(formula, str) or not formula.strip():
+        raise FormulaError(f"The formula must be a non-empty string, got {formula!r}.")
+    text = " ".join(formula.split())
+    sides = split_top_level(text, "~")
+    if len(sides) == 1:
+        raise _fail(text, "the outcome", "there is no '~' separating outcome and terms.")
+    if len(sides) > 2:
+        raise _fail(text, "the outcome", "there is more than one '~'.")
+    outcome, rhs = sides[0].strip(), sides[1]
+    if not outcome:
+        raise _fail(text, "the outcome", "nothing stands left of '~'.")
+    chunks = split_top_level(rhs, "|")
+    if len(chunks) == 1:
+        raise _fail(
+            text,
+            "the right-hand side",
+            "there is no '| treatment : modifiers' part; write e.g. "
+            "'y ~ x | treat : z'.",
+        )
+    controls = chunks[0].strip()
+    parts = tuple(_parse_part(text, chunk, i) for i, chunk in enumerate(chunks[1:], 1))
+    parsed = ParsedFormula(text=text, outcome=outcome, controls=controls, parts=parts)
+    _check_roles(parsed)
+    return parsed
+
+
+def _parse_part(formula: str, chunk: str, index: int) -> TreatmentPart:
+    where = f"treatment part {index} ({chunk.strip()!r})"
+    if not chunk.strip():
+        raise _fail(formula, f"treatment part {index}", "the part after '|' is empty.")
+    pieces = split_top_level(chunk, ":")
+    if len(pieces) == 1:
+        raise _fail(
+            formula,
+            where,
+            "there is no ':' separating the treatment from its modifiers; "
+            "write 'treat : z1 + z2', or 'treat : 1' for no modifiers.",
+        )
+    treatment = pieces[0].strip()
+    modifiers = ":".join(pieces[1:]).strip()
+    if not treatment:
+        raise _fail(formula, where, "the treatment left of ':' is empty.")
+    if not _NAME.match(treatment):
+        raise _fail(
+            formula,
+            where,
+            f"the treatment {treatment!r} must be a single variable name "
+            "(use `backticks` for unusual names).",
+        )
+    if not modifiers:
+        raise _fail(
+            formula, where, "the modifiers right of ':' are empty; write '1' for none."
+        )
+    return TreatmentPart(_strip_name(treatment), modifiers, chunk.strip())
+
+
+def _check_roles(f: ParsedFormula) -> None:
+    outcome_vars = set(f.outcome_variables)
+    if not outcome_vars:
+        raise _fail(f.text, "the outcome", f"{f.outcome!r} names no variable.")
+    if f.control_variables:
+        clash = outcome_vars & set(f.control_variables)
+        if clash:
+            raise _fail(
+                f.text,
+                f"the controls ({f.controls!r})",
+                f"the outcome {sorted(clash)[0]!r} is also used as a control.",
+            )
+    seen: set[str] = set()
+    for i, part in enumerate(f.parts, 1):
+        where = f"treatment part {i} ({part.text!r})"
+        if part.treatment in seen:
+            raise _fail(f.text, where, f"treatment {part.treatment!r} appears twice.")
+        seen.add(part.treatment)
+        if part.treatment in outcome_vars:
+            raise _fail(f.text, where, "the outcome is used as the treatment.")
+        if part.treatment in f.control_variables:
+            raise _fail(
+                f.text,
+                where,
+                f"treatment {part.treatment!r} is also a control; remove it "
+                "from the controls.",
+            )
+        mods = part.modifier_variables
+        if part.treatment in mods:
+            raise _fail(
+                f.text, where, f"treatment {part.treatment!r} is its own modifier."
+            )
+        clash = outcome_vars & set(mods)
+        if clash:
+            raise _fail(f.text, where, "the outcome is used as a modifier.")

@@ -1,0 +1,239 @@
+"""Group the units of each equation by their modifier values.
+
+Discrete modifiers group by value; continuous ones (numeric with more than
+``DISCRETE_MAX_LEVELS`` values, or named in ``bins``) are binned for grouping
+only. Control units of a binary treatment carry no group.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, OptionError
+
+DISCRETE_MAX_LEVELS = 10
+DEFAULT_BINS = 4
+SMALL_GROUP = 5
+NO_GROUP = -1
+ALL_UNITS = "all units"
+
+
+class GroupingWarning(UserWarning):
+    """The grouping leaves partial pooling little to work with."""
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """The groups of one equation.
+
+    Attributes
+    ----------
+    index : numpy.ndarray of int
+        Group of every unit (0-based), ``NO_GROUP`` for units without one.
+    table : pandas.DataFrame
+        One row per group: ``group``, one column per modifier variable,
+        ``n_treated``, ``n``.
+    """
+
+    index: np.ndarray
+    table: pd.DataFrame
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.table)
+
+
+def format_value(value: Any) -> str:
+    """Readable label of a modifier value or bin.
+
+    Examples
+    --------
+    >>> format_value(1.0), format_value(pd.Interval(0.5, 2.0))
+    ('1', '(0.5, 2]')
+    """
+    if isinstance(value, pd.Interval):
+        left = "[" if value.closed in ("left", "both") else "("
+        right = "]" if value.closed in ("right", "both") else ")"
+        return f"{left}{value.left:g}, {value.right:g}{right}"
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, float | np.floating):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def validate_bins(bins: Any, modifiers: Sequence[str]) -> dict[str, Any]:
+    """Check the ``bins`` option against the modifier variables."""
+    if bins is None:
+        return {}
+    if not isinstance(bins, dict):
+        raise OptionError(
+            f"bins must be a dict such as {{'age': 5}}, got {type(bins).__name__}."
+        )
+    for name, spec in bins.items():
+        if name not in modifiers:
+            raise OptionError(
+                f"bins names {name!r}, which is not a modifier; modifiers are "
+                f"{list(modifiers)}."
+            )
+        if spec is None:
+            continue
+        if isinstance(spec, int | np.integer) and not isinstance(spec, bool):
+            if spec < 2:
+                raise OptionError(f"bins[{name!r}] must be at least 2, got {spec}.")
+            continue
+        edges = np.asarray(spec, dtype=float) if _is_sequence(spec) else None
+        if edges is None or edges.ndim != 1 or edges.size < 3:
+            raise OptionError(
+                f"bins[{name!r}] must be a number of quantile bins, a list of at "
+                f"least 3 edges, or None; got {spec!r}."
+            )
+        if np.any(np.diff(edges) <= 0):
+            raise OptionError(f"bins[{name!r}] edges must increase: {spec!r}.")
+    return dict(bins)
+
+
+def _is_sequence(x: Any) -> bool:
+    return isinstance(x, list | tuple | np.ndarray | pd.Series)
+
+
+def is_continuous(series: pd.Series) -> bool:
+    """A modifier is binned when numeric with more than DISCRETE_MAX_LEVELS values."""
+    if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
+        return False
+    return series.nunique() > DISCRETE_MAX_LEVELS
+
+
+def grouping_codes(series: pd.Series, spec: Any = "auto") -> pd.Categorical:
+    """The grouping values of one modifier, as an ordered categorical.
+
+    Parameters
+    ----------
+    spec : "auto", int, sequence of edges or None
+        ``"auto"`` bins continuous variables into ``DEFAULT_BINS`` quantile bins;
+        an int sets the number of quantile bins; edges give explicit bins; None
+        groups by raw value.
+    """
+    name = str(series.name)
+    if spec == "auto":
+        spec = DEFAULT_BINS if is_continuous(series) else None
+    if spec is None:
+        values = series.to_numpy()
+        levels = (
+            list(series.cat.categories)
+            if isinstance(series.dtype, pd.CategoricalDtype)
+            else sorted(pd.unique(values), key=lambda v: (str(type(v)), v))
+        )
+        return pd.Categorical(values, categories=levels, ordered=True)
+    if not pd.api.types.is_numeric_dtype(series):
+        raise OptionError(f"bins[{name!r}]: only numeric modifiers can be binned.")
+    values = series.to_numpy(dtype=float)
+    if isinstance(spec, int | np.integer):
+        edges = np.unique(np.quantile(values, np.linspace(0, 1, int(spec) + 1)))
+        if edges.size < 2:
+            edges = np.array([values.min(), values.max() + 1.0])
+    else:
+        edges = np.asarray(spec, dtype=float)
+    labels = [
+        f"{'[' if i == 0 else '('}{lo:g}, {hi:g}]"
+        for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True))
+    ]
+    binned = pd.cut(values, bins=edges, labels=labels, include_lowest=True)
+    outside = int(pd.isna(binned).sum())
+    if outside:
+        raise DataError(
+            f"{outside} values of modifier {name!r} fall outside the bin edges "
+            f"{edges.tolist()}."
+        )
+    return binned.remove_unused_categories()
+
+
+def make_grouping(
+    frame: pd.DataFrame,
+    modifiers: Sequence[str],
+    treated: np.ndarray,
+    bins: dict[str, Any] | None = None,
+) -> Grouping:
+    """Group the treated units by unique combination of modifier values.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The (clean) data.
+    modifiers : sequence of str
+        Modifier variables; empty for ``treat : 1``.
+    treated : numpy.ndarray of bool
+        Units that get a group.
+    bins : dict, optional
+        Per-variable binning, see :func:`grouping_codes`.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"z": [0, 1, 1, 0]})
+    >>> make_grouping(df, ["z"], np.array([True, True, True, False])).table
+      group  z  n_treated  n
+    0   z=0  0          1  2
+    1   z=1  1          2  2
+    """
+    bins = bins or {}
+    n = len(frame)
+    if not modifiers:
+        table = pd.DataFrame(
+            {"group": [ALL_UNITS], "n_treated": [int(treated.sum())], "n": [n]}
+        )
+        return Grouping(np.where(treated, 0, NO_GROUP), table)
+    cats = {m: grouping_codes(frame[m].rename(m), bins.get(m, "auto")) for m in modifiers}
+    codes = np.column_stack([cats[m].codes for m in modifiers])
+    cell_keys, cell_of_unit = np.unique(codes, axis=0, return_inverse=True)
+    cell_of_unit = cell_of_unit.ravel()
+    n_cell = np.bincount(cell_of_unit, minlength=len(cell_keys))
+    n_treated_cell = np.bincount(cell_of_unit[treated], minlength=len(cell_keys))
+    cells = np.flatnonzero(n_treated_cell > 0)  # lexicographic order of codes
+    group_of_cell = np.full(len(cell_keys), NO_GROUP)
+    group_of_cell[cells] = np.arange(len(cells))
+    index = np.where(treated, group_of_cell[cell_of_unit], NO_GROUP)
+    rows = []
+    for cell in cells:
+        values = {
+            m: cats[m].categories[cell_keys[cell, j]] for j, m in enumerate(modifiers)
+        }
+        rows.append(
+            {
+                "group": ", ".join(f"{m}={format_value(v)}" for m, v in values.items()),
+                **values,
+                "n_treated": int(n_treated_cell[cell]),
+                "n": int(n_cell[cell]),
+            }
+        )
+    return Grouping(index, pd.DataFrame(rows))
+
+
+def warn_about_groups(table: pd.DataFrame, label: str) -> None:
+    """Warn when groups are tiny or too many for the treated units."""
+    if len(table) < 2:
+        return
+    small = table["n_treated"] < SMALL_GROUP
+    if small.any():
+        warnings.warn(
+            f"Treatment {label!r}: {int(small.sum())} of {len(table)} groups have "
+            f"fewer than {SMALL_GROUP} treated units (smallest: "
+            f"{int(table['n_treated'].min())}); their effects rest mostly on the "
+            "pooling model.",
+            GroupingWarning,
+            stacklevel=3,
+        )
+    n_treated = int(table["n_treated"].sum())
+    if len(table) > n_treated / SMALL_GROUP:
+        warnings.warn(
+            f"Treatment {label!r}: {len(table)} groups for {n_treated} treated "
+            f"units (more than 1 group per {SMALL_GROUP}); pooling has little to "
+            "work with. Consider fewer modifiers or coarser bins.",
+            GroupingWarning,
+            stacklevel=3,
+        )

@@ -1,0 +1,265 @@
+"""The user entry points: :class:`HetModel` (a reusable structure) and :func:`fit`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .backends import Backend, Compiled, get_backend, sampler_options
+from .design import Design, build_design
+from .families import Family, get_family
+from .formula import parse_formula
+from .groups import validate_bins
+from .priors import summary_table, validate_priors
+from .program import render
+from .results import HetFit
+from .standata import StanInput, build_stan_input, prior_keys
+
+SUMMARY_VARS = ["alpha", "beta", "a", "lambda", "sigma_theta", "theta", "ate"]
+
+
+class HetModel:
+    """A hetfx model structure: formula, family, priors and grouping options.
+
+    One compiled Stan program serves every dataset; :meth:`fit` never recompiles
+    for new data, and a fresh process finds the program in the on-disk cache.
+
+    Parameters
+    ----------
+    formula : str
+        ``outcome ~ controls | treatment : modifiers [| ...]``.
+    family : str or Family
+        ``"gaussian"`` or ``"bernoulli"``.
+    priors : dict, optional
+        Keyed by ``alpha``, ``beta``, ``a``, ``lambda``, ``sigma_theta`` and the
+        family's parameters (``sigma``); values from :mod:`hetfx.priors`.
+    main_effects : bool
+        Add the modifiers' columns to the outcome equation (constituent terms).
+    bins : dict, optional
+        Binning of continuous modifiers for grouping, e.g. ``{"age": 5}``.
+    control, treatment_type : optional
+        Control level of categorical treatments, and treatment type overrides.
+    backend : {"auto", "cmdstanpy", "pystan"}
+    missing : {"drop", "raise"}
+
+    Examples
+    --------
+    >>> model = HetModel("y ~ x1 | treat : z1 + z2")   # doctest: +SKIP
+    >>> fit = model.fit(df, seed=1)                      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        formula: str,
+        family: str | Family = "gaussian",
+        priors: dict[str, Any] | None = None,
+        main_effects: bool = True,
+        bins: dict[str, Any] | None = None,
+        *,
+        control: Any = None,
+        treatment_type: Any = None,
+        backend: str = "auto",
+        missing: str = "drop",
+    ) -> None:
+        self.parsed = parse_formula(formula)
+        self.formula = self.parsed.text
+        self.family = get_family(family)
+        self.priors = validate_priors(priors, prior_keys(self.family))
+        self.main_effects = bool(main_effects)
+        modifier_vars = [m for p in self.parsed.parts for m in p.modifier_variables]
+        self.bins = validate_bins(bins, modifier_vars)
+        self.control = control
+        self.treatment_type = treatment_type
+        self.backend_name = backend
+        self.missing = missing
+        self._backend: Backend | None = None
+        self._compiled: Compiled | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"HetModel({self.formula!r}, family={self.family.name!r}, "
+            f"main_effects={self.main_effects})"
+        )
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = get_backend(self.backend_name)
+        return self._backend
+
+    @property
+    def program(self) -> str:
+        """The Stan program text (the same for every formula of this family)."""
+        return render(self.family)
+
+    def design(self, data: Any, warn_groups: bool = True) -> Design:
+        """The design (y, X, T, Z, groups) of ``data`` under this model."""
+        return build_design(
+            self.parsed,
+            data,
+            main_effects=self.main_effects,
+            bins=self.bins,
+            control=self.control,
+            treatment_type=self.treatment_type,
+            missing=self.missing,
+            warn_groups=warn_groups,
+        )
+
+    def compile(self, example: StanInput | None = None) -> Compiled:
+        """Compile the program now (or load it from the cache)."""
+        if self._compiled is None:
+            if example is None:
+                example = example_input(self.family)
+            self._compiled = self.backend.compile(
+                f"hetfx_{self.family.name}", self.program, example.data
+            )
+        return self._compiled
+
+    def fit(
+        self,
+        data: Any,
+        *,
+        chains: int = 4,
+        iter_warmup: int = 1000,
+        iter_sampling: int = 1000,
+        seed: int | None = None,
+        prior_only: bool = False,
+        **sampler: Any,
+    ) -> HetFit:
+        """Fit the model to ``data``.
+
+        Parameters
+        ----------
+        data : DataFrame-like
+        chains, iter_warmup, iter_sampling, seed : sampler settings
+        prior_only : bool
+            Sample from the priors alone (prior predictive check).
+        **sampler
+            ``adapt_delta``, ``max_treedepth``, ``show_progress``, ``cores``.
+
+        Returns
+        -------
+        HetFit
+        """
+        options = sampler_options(chains, iter_warmup, iter_sampling, seed, **sampler)
+        design = self.design(data)
+        stan_input = build_stan_input(design, self.family, self.priors, prior_only)
+        backend = self.backend
+        was_compiled = self._compiled is not None
+        compiled = self.compile(stan_input)
+        start = time.perf_counter()
+        idata = backend.sample(
+            compiled, stan_input.data, stan_input.inits, options, stan_input.coords
+        )
+        seconds = time.perf_counter() - start
+        info = {
+            **stan_input.info,
+            "n": design.n,
+            "n_dropped": design.n_dropped,
+            "family_params": list(self.family.params),
+            "summary_vars": SUMMARY_VARS + list(self.family.params),
+            "compiled": compiled.compiled_now and not was_compiled,
+            "timing": {
+                "compile": 0.0 if was_compiled else compiled.seconds,
+                "sampling": seconds,
+            },
+            "prior_only": bool(prior_only),
+        }
+        fit = HetFit(
+            idata,
+            backend=backend.name,
+            formula=self.formula,
+            family=self.family.name,
+            groups=stan_input.effects_rows,
+            coords=stan_input.coords,
+            equations=[
+                {"label": eq.label, "z_names": eq.z_names, "pooled": eq.pooled}
+                for eq in design.equations
+            ],
+            priors=summary_table(stan_input.priors),
+            options=options.as_dict(),
+            info=info,
+        )
+        if not prior_only:
+            fit.check_convergence()
+        return fit
+
+
+def example_input(family: Family) -> StanInput:
+    """Stan data of a tiny simulated design, to compile a program without data."""
+    from .datasets import simulate
+
+    sim = simulate(n=40, n_modifiers=1, n_controls=1, family=family.name, seed=1)
+    design = build_design(sim.formula, sim.data, warn_groups=False)
+    return build_stan_input(design, family)
+
+
+def fit(
+    formula: str,
+    data: Any,
+    family: str | Family = "gaussian",
+    priors: dict[str, Any] | None = None,
+    backend: str = "auto",
+    chains: int = 4,
+    iter_warmup: int = 1000,
+    iter_sampling: int = 1000,
+    seed: int | None = None,
+    main_effects: bool = True,
+    bins: dict[str, Any] | None = None,
+    *,
+    control: Any = None,
+    treatment_type: Any = None,
+    missing: str = "drop",
+    prior_only: bool = False,
+    **sampler_options: Any,
+) -> HetFit:
+    """Fit a hierarchical model of heterogeneous treatment effects.
+
+    Parameters
+    ----------
+    formula : str
+        ``outcome ~ controls | treatment : modifiers [| ...]``.
+    data : DataFrame-like
+    family : {"gaussian", "bernoulli"}
+    priors : dict, optional
+        See :class:`HetModel`.
+    backend : {"auto", "cmdstanpy", "pystan"}
+    chains, iter_warmup, iter_sampling, seed : sampler settings
+    main_effects : bool
+        Add the modifiers' constituent terms to the outcome equation.
+    bins : dict, optional
+        Binning of continuous modifiers.
+    **sampler_options
+        ``adapt_delta``, ``max_treedepth``, ``show_progress``, ``cores``.
+
+    Returns
+    -------
+    HetFit
+
+    Examples
+    --------
+    >>> import hetfx
+    >>> sim = hetfx.datasets.simulate(n=1000, seed=1)
+    >>> fit = hetfx.fit(sim.formula, sim.data, seed=1)   # doctest: +SKIP
+    >>> fit.effects()                                    # doctest: +SKIP
+    """
+    model = HetModel(
+        formula,
+        family=family,
+        priors=priors,
+        main_effects=main_effects,
+        bins=bins,
+        control=control,
+        treatment_type=treatment_type,
+        backend=backend,
+        missing=missing,
+    )
+    return model.fit(
+        data,
+        chains=chains,
+        iter_warmup=iter_warmup,
+        iter_sampling=iter_sampling,
+        seed=seed,
+        prior_only=prior_only,
+        **sampler_options,
+    )

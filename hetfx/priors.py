@@ -1,0 +1,320 @@
+"""Prior distributions, their defaults scaled to the data, and their Stan codes.
+
+Location priors (``alpha``, ``beta``, ``a``, ``lambda``): :class:`Normal`,
+:class:`StudentT`, :class:`Cauchy`, :class:`Flat`.
+Scale priors (``sigma_theta``, ``sigma``, ...): :class:`HalfNormal`,
+:class:`HalfStudentT`, :class:`HalfCauchy`, :class:`Exponential`, :class:`Flat`.
+
+Examples
+--------
+>>> from hetfx.priors import Normal, HalfStudentT
+>>> priors = {"lambda": Normal(0, 0.5), "sigma_theta": HalfStudentT(3, 0.2)}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import PriorError
+
+
+@dataclass(frozen=True)
+class Prior:
+    """Base class of all priors."""
+
+    kind = "any"  # "location", "scale" or "any"
+    code = 0
+
+    def stan(self, size: int) -> dict[str, Any]:
+        """Location, scale and df vectors of length ``size``."""
+        loc, scale, df = self._numbers()
+        return {
+            "loc": np.full(size, loc, dtype=float),
+            "scale": np.full(size, scale, dtype=float),
+            "df": np.full(size, df, dtype=float),
+        }
+
+    def _numbers(self) -> tuple[float, float, float]:
+        return 0.0, 1.0, 1.0
+
+    def _check(self, **values: float) -> None:
+        for name, value in values.items():
+            if not isinstance(value, int | float | np.number) or isinstance(value, bool):
+                raise PriorError(
+                    f"{type(self).__name__}: {name} must be a number, got {value!r}."
+                )
+            if not math.isfinite(value):
+                raise PriorError(f"{type(self).__name__}: {name} must be finite.")
+            if name in ("sigma", "nu", "rate") and value <= 0:
+                raise PriorError(
+                    f"{type(self).__name__}: {name} must be positive, got {value}."
+                )
+
+
+@dataclass(frozen=True)
+class Flat(Prior):
+    """An improper flat prior (use with care)."""
+
+    kind = "any"
+    code = 0
+
+    def __str__(self) -> str:
+        return "flat"
+
+
+@dataclass(frozen=True)
+class Normal(Prior):
+    """Normal(mu, sigma)."""
+
+    mu: float = 0.0
+    sigma: float = 1.0
+    kind = "location"
+    code = 1
+
+    def __post_init__(self) -> None:
+        self._check(mu=self.mu, sigma=self.sigma)
+
+    def _numbers(self) -> tuple[float, float, float]:
+        return float(self.mu), float(self.sigma), 1.0
+
+    def __str__(self) -> str:
+        return f"normal({self.mu:.3g}, {self.sigma:.3g})"
+
+
+@dataclass(frozen=True)
+class StudentT(Prior):
+    """Student-t(nu, mu, sigma)."""
+
+    nu: float = 3.0
+    mu: float = 0.0
+    sigma: float = 1.0
+    kind = "location"
+    code = 2
+
+    def __post_init__(self) -> None:
+        self._check(nu=self.nu, mu=self.mu, sigma=self.sigma)
+
+    def _numbers(self) -> tuple[float, float, float]:
+        return float(self.mu), float(self.sigma), float(self.nu)
+
+    def __str__(self) -> str:
+        return f"student_t({self.nu:.3g}, {self.mu:.3g}, {self.sigma:.3g})"
+
+
+def Cauchy(mu: float = 0.0, sigma: float = 1.0) -> StudentT:  # noqa: N802
+    """Cauchy(mu, sigma), the Student-t with 1 degree of freedom."""
+    return StudentT(1.0, mu, sigma)
+
+
+@dataclass(frozen=True)
+class HalfNormal(Prior):
+    """Half-normal(sigma) on a positive parameter."""
+
+    sigma: float = 1.0
+    kind = "scale"
+    code = 1
+
+    def __post_init__(self) -> None:
+        self._check(sigma=self.sigma)
+
+    def _numbers(self) -> tuple[float, float, float]:
+        return 0.0, float(self.sigma), 1.0
+
+    def __str__(self) -> str:
+        return f"half_normal({self.sigma:.3g})"
+
+
+@dataclass(frozen=True)
+class HalfStudentT(Prior):
+    """Half-Student-t(nu, sigma) on a positive parameter."""
+
+    nu: float = 3.0
+    sigma: float = 1.0
+    kind = "scale"
+    code = 2
+
+    def __post_init__(self) -> None:
+        self._check(nu=self.nu, sigma=self.sigma)
+
+    def _numbers(self) -> tuple[float, float, float]:
+        return 0.0, float(self.sigma), float(self.nu)
+
+    def __str__(self) -> str:
+        return f"half_student_t({self.nu:.3g}, {self.sigma:.3g})"
+
+
+def HalfCauchy(sigma: float = 1.0) -> HalfStudentT:  # noqa: N802
+    """Half-Cauchy(sigma), the half-Student-t with 1 degree of freedom."""
+    return HalfStudentT(1.0, sigma)
+
+
+@dataclass(frozen=True)
+class Exponential(Prior):
+    """Exponential(rate) on a positive parameter (mean 1 / rate)."""
+
+    rate: float = 1.0
+    kind = "scale"
+    code = 3
+
+    def __post_init__(self) -> None:
+        self._check(rate=self.rate)
+
+    def _numbers(self) -> tuple[float, float, float]:
+        return 0.0, 1.0 / float(self.rate), 1.0
+
+    def __str__(self) -> str:
+        return f"exponential({self.rate:.3g})"
+
+
+# what each prior slot is, and what its prior applies to
+SLOTS: dict[str, tuple[str, str]] = {
+    "alpha": ("location", "outcome intercept, controls at their means"),
+    "beta": ("location", "each control coefficient"),
+    "a": ("location", "treatment effect at the treated units' mean modifiers"),
+    "lambda": ("location", "each modifier coefficient"),
+    "sigma_theta": ("scale", "sd of the group effects around a + Z lambda"),
+    "sigma": ("scale", "residual sd (gaussian)"),
+}
+
+
+@dataclass(frozen=True)
+class ResolvedPrior:
+    """A prior slot after defaults: one row per coefficient."""
+
+    slot: str
+    prior: Prior
+    names: list[str]
+    loc: np.ndarray
+    scale: np.ndarray
+    df: np.ndarray
+    source: str  # "default (autoscaled)" or "user"
+
+    def stan_data(self) -> dict[str, Any]:
+        """The ``prior_*_<slot>`` entries of the Stan data."""
+        data = {
+            f"prior_dist_{self.slot}": int(self.prior.code),
+            f"prior_scale_{self.slot}": self.scale,
+            f"prior_df_{self.slot}": self.df,
+        }
+        if SLOTS[self.slot][0] == "location":
+            data[f"prior_loc_{self.slot}"] = self.loc
+        return data
+
+    def rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for i, name in enumerate(self.names):
+            if isinstance(self.prior, Flat):
+                text = "flat"
+            elif self.source == "user":
+                text = str(self.prior)
+            else:
+                scaled = _with_numbers(self.prior, self.loc[i], self.scale[i], self.df[i])
+                text = str(scaled)
+            rows.append(
+                {
+                    "parameter": self.slot,
+                    "coefficient": name,
+                    "prior": text,
+                    "location": float(self.loc[i]),
+                    "scale": float(self.scale[i]),
+                    "df": float(self.df[i]),
+                    "source": self.source,
+                    "applies_to": SLOTS[self.slot][1],
+                }
+            )
+        return rows
+
+
+def _with_numbers(prior: Prior, loc: float, scale: float, df: float) -> Prior:
+    if isinstance(prior, Normal):
+        return Normal(loc, scale)
+    if isinstance(prior, StudentT):
+        return StudentT(df, loc, scale)
+    if isinstance(prior, HalfNormal):
+        return HalfNormal(scale)
+    if isinstance(prior, HalfStudentT):
+        return HalfStudentT(df, scale)
+    if isinstance(prior, Exponential):
+        return Exponential(1.0 / scale)
+    return prior
+
+
+def validate_priors(priors: Any, valid: list[str]) -> dict[str, Prior]:
+    """Check user priors: known keys, prior objects of the right kind.
+
+    Raises
+    ------
+    PriorError
+        Naming the key and listing the valid keys.
+    """
+    if priors is None:
+        return {}
+    if not isinstance(priors, dict):
+        raise PriorError(
+            f"priors must be a dict keyed by {valid}, got {type(priors).__name__}."
+        )
+    out: dict[str, Prior] = {}
+    for key, prior in priors.items():
+        if key not in valid:
+            raise PriorError(
+                f"Unknown prior key {key!r}; valid keys for this model are "
+                f"{', '.join(valid)}."
+            )
+        if not isinstance(prior, Prior):
+            raise PriorError(
+                f"Prior {key!r} must be an object from hetfx.priors such as "
+                f"Normal(0, 1), got {prior!r}. Valid keys: {', '.join(valid)}."
+            )
+        need = SLOTS[key][0]
+        if prior.kind not in (need, "any"):
+            options = (
+                "Normal, StudentT or Cauchy"
+                if need == "location"
+                else "HalfNormal, HalfStudentT, HalfCauchy or Exponential"
+            )
+            raise PriorError(
+                f"Prior {key!r} is a {need} parameter and needs {options}; got "
+                f"{prior}."
+            )
+        out[key] = prior
+    return out
+
+
+def resolve(
+    slot: str,
+    names: list[str],
+    user: dict[str, Prior],
+    default: Prior,
+    default_scale: np.ndarray | float,
+    default_loc: np.ndarray | float = 0.0,
+) -> ResolvedPrior:
+    """Use the user's prior as given, or the default with data-based numbers."""
+    size = len(names)
+    if slot in user:
+        numbers = user[slot].stan(size)
+        return ResolvedPrior(slot, user[slot], names, **numbers, source="user")
+    numbers = default.stan(size)
+    scale = np.broadcast_to(np.asarray(default_scale, dtype=float), (size,)).copy()
+    loc = np.broadcast_to(np.asarray(default_loc, dtype=float), (size,)).copy()
+    if isinstance(default, Exponential):
+        scale = scale * numbers["scale"]
+    return ResolvedPrior(
+        slot,
+        default,
+        names,
+        loc=loc,
+        scale=scale,
+        df=numbers["df"],
+        source="default (autoscaled)",
+    )
+
+
+def summary_table(resolved: list[ResolvedPrior]) -> pd.DataFrame:
+    """The priors actually used, one row per coefficient."""
+    rows = [row for r in resolved for row in r.rows()]
+    return pd.DataFrame(rows)

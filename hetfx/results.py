@@ -1,0 +1,297 @@
+"""Posterior tables of a fitted hetfx model (:class:`HetFit`)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from .errors import OptionError
+from .priors import summary_table
+
+STAT_COLUMNS = [
+    "mean",
+    "sd",
+    "lower",
+    "upper",
+    "median",
+    "prob_positive",
+    "rhat",
+    "ess_bulk",
+    "ess_tail",
+]
+RHAT_WARN = 1.01
+ESS_WARN = 400
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler reported divergences, high R-hat or low ESS."""
+
+
+def summarise(draws: np.ndarray, prob: float = 0.9) -> dict[str, float]:
+    """Posterior statistics of one quantity's draws, shaped (chain, draw).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> round(summarise(rng.normal(size=(4, 1000)))["prob_positive"], 1)
+    0.5
+    """
+    flat = draws.reshape(-1)
+    tail = (1 - prob) / 2
+    lower, median, upper = np.quantile(flat, [tail, 0.5, 1 - tail])
+    constant = np.ptp(flat) == 0
+    return {
+        "mean": float(flat.mean()),
+        "sd": float(flat.std(ddof=1)) if flat.size > 1 else 0.0,
+        "lower": float(lower),
+        "upper": float(upper),
+        "median": float(median),
+        "prob_positive": float((flat > 0).mean()),
+        "rhat": np.nan if constant else float(az.rhat(draws)),
+        "ess_bulk": np.nan if constant else float(az.ess(draws, method="bulk")),
+        "ess_tail": np.nan if constant else float(az.ess(draws, method="tail")),
+    }
+
+
+def _check_prob(prob: float) -> float:
+    if not isinstance(prob, float | int) or not 0 < prob < 1:
+        raise OptionError(f"prob must be between 0 and 1, got {prob!r}.")
+    return float(prob)
+
+
+class HetFit:
+    """A fitted hetfx model: posterior tables, diagnostics and the draws.
+
+    Attributes
+    ----------
+    idata : arviz.InferenceData
+        Draws with named dims: ``group``, ``treatment``, ``modifier``, ``control``.
+    backend : str
+        ``"cmdstanpy"`` or ``"pystan"``.
+    formula, family : str
+    seed : int
+        The seed actually used.
+    timing : dict
+        Seconds spent compiling (or loading) and sampling.
+    compiled : bool
+        Whether this fit compiled its program (False when it came from the cache).
+    """
+
+    def __init__(
+        self,
+        idata: az.InferenceData,
+        *,
+        backend: str,
+        formula: str,
+        family: str,
+        groups: pd.DataFrame,
+        coords: dict[str, list[str]],
+        equations: list[dict[str, Any]],
+        priors: pd.DataFrame,
+        options: dict[str, Any],
+        info: dict[str, Any],
+    ) -> None:
+        self.idata = idata
+        self.backend = backend
+        self.formula = formula
+        self.family = family
+        self._groups = groups
+        self._coords = coords
+        self._equations = equations
+        self._priors = priors
+        self.options = options
+        self.info = info
+        self.seed = options.get("seed")
+        self.timing = info.get("timing", {})
+        self.compiled = bool(info.get("compiled", False))
+
+    # ----------------------------------------------------------------- draws
+    def draws(self, name: str) -> np.ndarray:
+        """Draws of a Stan variable, shaped (chain, draw, ...)."""
+        return np.asarray(self.idata.posterior[name].values)
+
+    def _table(self, rows: list[dict[str, Any]], draws: list[np.ndarray], prob: float):
+        prob = _check_prob(prob)
+        stats = [summarise(d, prob) for d in draws]
+        out = pd.DataFrame(
+            [{**r, **s} for r, s in zip(rows, stats, strict=True)],
+        )
+        if out.empty:
+            out = pd.DataFrame(columns=[*(rows[0] if rows else {}), *STAT_COLUMNS])
+        return out
+
+    # ---------------------------------------------------------------- tables
+    def effects(self, prob: float = 0.9) -> pd.DataFrame:
+        """One row per (treatment, group): the group effect theta_g.
+
+        Columns: those of :func:`hetfx.groups`, then ``mean``, ``sd``, ``lower``,
+        ``upper`` (central ``prob`` interval), ``median``, ``prob_positive``,
+        ``rhat``, ``ess_bulk``, ``ess_tail``.
+        """
+        theta = self.draws("theta") if self._coords["group"] else None
+        ate = self.draws("ate")
+        treatments = self._coords["treatment"]
+        rows, draws = [], []
+        for row in self._groups.to_dict("records"):
+            index = row.pop("theta_index")
+            rows.append(row)
+            if index >= 0:
+                draws.append(theta[..., index])
+            else:
+                draws.append(ate[..., treatments.index(row["treatment"])])
+        return self._table(rows, draws, prob)
+
+    def modifiers(self, prob: float = 0.9) -> pd.DataFrame:
+        """Per treatment: ``intercept`` (a_e), each lambda, and ``sigma_theta``."""
+        a, lam, sig = self.draws("a"), self.draws("lambda"), self.draws("sigma_theta")
+        rows, draws = [], []
+        l0 = 0
+        for e, eq in enumerate(self._equations):
+            rows.append({"treatment": eq["label"], "parameter": "intercept"})
+            draws.append(a[..., e])
+            for z in eq["z_names"]:
+                rows.append({"treatment": eq["label"], "parameter": z})
+                draws.append(lam[..., l0])
+                l0 += 1
+            if eq["pooled"]:
+                rows.append({"treatment": eq["label"], "parameter": "sigma_theta"})
+                draws.append(sig[..., e])
+        return self._table(rows, draws, prob)
+
+    def coefficients(self, prob: float = 0.9) -> pd.DataFrame:
+        """The outcome equation: ``alpha``, ``beta[<control>]`` and family parameters."""
+        rows = [{"parameter": "alpha"}]
+        draws = [self.draws("alpha")]
+        beta = self.draws("beta")
+        for k, name in enumerate(self._coords["control"]):
+            rows.append({"parameter": f"beta[{name}]"})
+            draws.append(beta[..., k])
+        for name in self.info.get("family_params", ()):
+            rows.append({"parameter": name})
+            draws.append(self.draws(name))
+        return self._table(rows, draws, prob)
+
+    def ate(self, prob: float = 0.9) -> pd.DataFrame:
+        """Average treatment effect over each treatment's treated units."""
+        ate = self.draws("ate")
+        rows = [{"treatment": t, "parameter": "ate"} for t in self._coords["treatment"]]
+        return self._table(rows, [ate[..., e] for e in range(len(rows))], prob)
+
+    def prior_summary(self) -> pd.DataFrame:
+        """Every prior actually used, with its numbers and what it applies to."""
+        return self._priors.copy()
+
+    def diagnostics(self) -> pd.Series:
+        """Divergences, max R-hat, min ESS (bulk and tail), treedepth hits."""
+        stats = self.idata.sample_stats
+        names = [v for v in self.info.get("summary_vars", []) if v in self.idata.posterior]
+        posterior = self.idata.posterior[names]
+        sizes = [posterior[v].size for v in names]
+        keep = [v for v, s in zip(names, sizes, strict=True) if s > 0]
+        rhat = az.rhat(posterior[keep]) if keep else None
+        ess_b = az.ess(posterior[keep], method="bulk") if keep else None
+        ess_t = az.ess(posterior[keep], method="tail") if keep else None
+
+        def extreme(ds, fn) -> float:
+            if ds is None:
+                return float("nan")
+            values = np.concatenate([np.ravel(ds[v].values) for v in ds.data_vars])
+            values = values[np.isfinite(values)]
+            return float(fn(values)) if values.size else float("nan")
+
+        depth = stats["tree_depth"].values if "tree_depth" in stats else np.zeros(1)
+        return pd.Series(
+            {
+                "divergences": int(stats["diverging"].values.sum()),
+                "max_rhat": extreme(rhat, np.max),
+                "min_ess_bulk": extreme(ess_b, np.min),
+                "min_ess_tail": extreme(ess_t, np.min),
+                "treedepth_hits": int(
+                    (depth >= self.options.get("max_treedepth", 10)).sum()
+                ),
+                "chains": int(posterior.sizes.get("chain", 0)),
+                "draws": int(posterior.sizes.get("draw", 0)),
+            },
+            name="diagnostics",
+            dtype=object,
+        )
+
+    def check_convergence(self) -> list[str]:
+        """Warn, with advice, about divergences, R-hat and ESS; return the messages."""
+        diag = self.diagnostics()
+        messages = []
+        if diag["divergences"] > 0:
+            messages.append(
+                f"{diag['divergences']} divergent transitions after warmup. Raise "
+                "adapt_delta (e.g. adapt_delta=0.95), or use fewer or larger groups."
+            )
+        if diag["max_rhat"] > RHAT_WARN:
+            messages.append(
+                f"Max R-hat is {diag['max_rhat']:.3f} (> {RHAT_WARN}): the chains "
+                "disagree. Run more iterations (iter_warmup, iter_sampling)."
+            )
+        if diag["min_ess_bulk"] < ESS_WARN:
+            messages.append(
+                f"Min bulk ESS is {diag['min_ess_bulk']:.0f} (< {ESS_WARN}): "
+                "intervals are imprecise. Run more iterations or chains."
+            )
+        for message in messages:
+            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+        return messages
+
+    # --------------------------------------------------------------- display
+    def summary(self, prob: float = 0.9) -> str:
+        """A readable text summary: model, ATE, modifiers, diagnostics."""
+        diag = self.diagnostics()
+        cols = ["mean", "sd", "lower", "upper", "rhat", "ess_bulk"]
+        fmt = {"float_format": lambda v: f"{v:.3f}", "index": False}
+        eff = self.effects(prob)
+        lines = [
+            f"hetfx fit: {self.formula}",
+            f"  family {self.family}, backend {self.backend}, "
+            f"{self.info.get('n', '?')} units, {len(eff)} groups, "
+            f"{diag['chains']} chains x {diag['draws']} draws, seed {self.seed}",
+            "",
+            f"Average treatment effects ({prob:.0%} intervals):",
+            self.ate(prob)[["treatment", *cols]].to_string(**fmt),
+            "",
+            "Modifiers:",
+            self.modifiers(prob)[["treatment", "parameter", *cols]].to_string(**fmt),
+            "",
+            "Group effects:",
+            eff[["treatment", "group", "n_treated", *cols]].to_string(**fmt),
+            "",
+            "Diagnostics: "
+            + ", ".join(
+                f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in diag.items()
+            ),
+        ]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        cols = ["mean", "sd", "lower", "upper", "rhat", "ess_bulk"]
+        parts = [
+            f"<h4>hetfx fit</h4><p><code>{self.formula}</code> &middot; "
+            f"{self.family} &middot; {self.backend}</p>",
+            "<b>Average treatment effects</b>",
+            self.ate()[["treatment", *cols]].to_html(index=False, float_format="%.3f"),
+            "<b>Modifiers</b>",
+            self.modifiers()[["treatment", "parameter", *cols]].to_html(
+                index=False, float_format="%.3f"
+            ),
+            "<b>Group effects</b>",
+            self.effects()[["treatment", "group", "n_treated", *cols]].to_html(
+                index=False, float_format="%.3f"
+            ),
+            "<b>Diagnostics</b>",
+            self.diagnostics().to_frame().to_html(),
+        ]
+        return "\n".join(parts)

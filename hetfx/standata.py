@@ -1,0 +1,254 @@
+"""Turn a :class:`~hetfx.design.Design` into the Stan program's data.
+
+W = [1, X, T, T.*Z, T.*1{g}] is centred and scaled here: controls by their mean
+and sd, modifiers by their mean and sd over each equation's treated units. The
+Stan program maps the coefficients back to the user's scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .design import Design
+from .families import Family
+from .groups import NO_GROUP
+from .priors import (
+    Exponential,
+    HalfNormal,
+    Normal,
+    ResolvedPrior,
+    resolve,
+    validate_priors,
+)
+
+CHUNK_ROWS = 200_000
+
+
+@dataclass
+class Scaling:
+    """Centring and scaling of the columns of W."""
+
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    z_mean: np.ndarray
+    z_scale: np.ndarray
+
+
+@dataclass
+class StanInput:
+    """The data, inits and labels of one fit."""
+
+    data: dict[str, Any]
+    inits: dict[str, Any]
+    priors: list[ResolvedPrior]
+    coords: dict[str, list[str]]
+    effects_rows: pd.DataFrame
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def prior_keys(family: Family) -> list[str]:
+    """Valid prior keys of a family's model."""
+    return ["alpha", "beta", "a", "lambda", "sigma_theta", *family.params]
+
+
+def scaling(design: Design) -> Scaling:
+    """Means and sds that centre and scale X and each equation's Z."""
+    X = design.X
+    x_mean = X.mean(axis=0) if X.shape[1] else np.zeros(0)
+    x_scale = X.std(axis=0) if X.shape[1] else np.zeros(0)
+    z_mean, z_scale = [], []
+    for eq in design.equations:
+        Zt = eq.Z[eq.arm.treated]
+        z_mean.append(Zt.mean(axis=0))
+        z_scale.append(Zt.std(axis=0))
+    return Scaling(
+        x_mean,
+        np.where(x_scale > 0, x_scale, 1.0),
+        np.concatenate(z_mean) if z_mean else np.zeros(0),
+        np.where(np.concatenate(z_scale) > 0, np.concatenate(z_scale), 1.0)
+        if z_scale
+        else np.zeros(0),
+    )
+
+
+def design_matrix(design: Design, sc: Scaling, rows: slice = slice(None)) -> np.ndarray:
+    """The centred and scaled W (with the intercept column) for ``rows``."""
+    X = design.X[rows]
+    n = X.shape[0]
+    cols = [np.ones((n, 1)), (X - sc.x_mean) / sc.x_scale]
+    t_cols, tz_cols, tg_cols = [], [], []
+    offset = 0
+    for eq in design.equations:
+        t = eq.arm.values[rows]
+        L = eq.Z.shape[1]
+        t_cols.append(t[:, None])
+        z = (eq.Z[rows] - sc.z_mean[offset : offset + L]) / sc.z_scale[offset : offset + L]
+        tz_cols.append(t[:, None] * z)
+        offset += L
+        if eq.pooled:
+            g = eq.grouping.index[rows]
+            onehot = np.zeros((n, eq.n_groups))
+            has = g != NO_GROUP
+            onehot[np.flatnonzero(has), g[has]] = 1.0
+            tg_cols.append(t[:, None] * onehot)
+    return np.column_stack(cols + t_cols + tz_cols + tg_cols)
+
+
+def sufficient_statistics(design: Design, sc: Scaling, y_shift: float) -> dict[str, Any]:
+    """W'W, W'y, y'y and N of the gaussian likelihood, in chunks of rows."""
+    WtW = Wty = None
+    yty = 0.0
+    for start in range(0, design.n, CHUNK_ROWS):
+        rows = slice(start, start + CHUNK_ROWS)
+        W = design_matrix(design, sc, rows)
+        r = design.y[rows] - y_shift
+        WtW = W.T @ W if WtW is None else WtW + W.T @ W
+        Wty = W.T @ r if Wty is None else Wty + W.T @ r
+        yty += float(r @ r)
+    WtW = (WtW + WtW.T) / 2.0  # exactly symmetric for quad_form_sym
+    return {"N": design.n, "WtW": WtW, "Wty": Wty, "yty": yty}
+
+
+def aggregated_binomial(design: Design, sc: Scaling, y: np.ndarray) -> dict[str, Any]:
+    """Successes and trials for each distinct row of W (exact for bernoulli)."""
+    W = design_matrix(design, sc)[:, 1:]
+    rows, inverse = np.unique(W, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    successes = np.bincount(inverse, weights=y, minlength=len(rows))
+    trials = np.bincount(inverse, minlength=len(rows))
+    return {
+        "N": int(rows.shape[0]),
+        "y": successes.round().astype(int),
+        "trials": trials.astype(int),
+        "W": rows,
+    }
+
+
+def build_stan_input(
+    design: Design,
+    family: Family,
+    priors: dict[str, Any] | None = None,
+    prior_only: bool = False,
+) -> StanInput:
+    """Stan data, inits, resolved priors and labels for a design.
+
+    Parameters
+    ----------
+    design : Design
+    family : Family
+    priors : dict, optional
+        User priors keyed by ``alpha``, ``beta``, ``a``, ``lambda``,
+        ``sigma_theta`` and the family's parameters.
+    prior_only : bool
+        Sample from the priors alone.
+    """
+    user = validate_priors(priors, prior_keys(family))
+    y = family.check_outcome(design.y, design.formula.outcome)
+    sc = scaling(design)
+    eqs = design.equations
+    E = len(eqs)
+    L = sum(eq.Z.shape[1] for eq in eqs)
+    pooled = [eq for eq in eqs if eq.pooled]
+    G = sum(eq.n_groups for eq in pooled)
+    lambda_eq = np.concatenate(
+        [np.full(eq.Z.shape[1], e + 1) for e, eq in enumerate(eqs)]
+    ).astype(int)
+    group_eq: list[int] = []
+    z_group = np.zeros((G, L))
+    z_treated = np.zeros((E, L))
+    ate_weight = np.zeros((E, G))
+    g0 = l0 = 0
+    for e, eq in enumerate(eqs):
+        Le = eq.Z.shape[1]
+        z_treated[e, l0 : l0 + Le] = sc.z_mean[l0 : l0 + Le]
+        if eq.pooled:
+            idx = eq.grouping.index
+            counts = np.bincount(idx[idx != NO_GROUP], minlength=eq.n_groups)
+            for g in range(eq.n_groups):
+                z_group[g0 + g, l0 : l0 + Le] = eq.Z[idx == g].mean(axis=0)
+            ate_weight[e, g0 : g0 + eq.n_groups] = counts / counts.sum()
+            group_eq += [e + 1] * eq.n_groups
+            g0 += eq.n_groups
+        l0 += Le
+
+    s_y = family.outcome_scale(y)
+    s_t = np.array(
+        [np.std(eq.arm.values) if eq.arm.kind == "continuous" else 1.0 for eq in eqs]
+    )
+    s_t_of_l = s_t[lambda_eq - 1] if L else np.zeros(0)
+    labels = [eq.label for eq in eqs]
+    modifier_names = [f"{eq.label}:{z}" for eq in eqs for z in eq.z_names]
+    resolved = [
+        resolve(
+            "alpha",
+            ["(intercept)"],
+            user,
+            Normal(),
+            2.5 * s_y,
+            float(np.mean(y)) if family.link == "identity" else 0.0,
+        ),
+        resolve("beta", design.x_names, user, Normal(), 2.5 * s_y / sc.x_scale),
+        resolve("a", labels, user, Normal(), 2.5 * s_y / s_t),
+        resolve(
+            "lambda", modifier_names, user, Normal(), 2.5 * s_y / (s_t_of_l * sc.z_scale)
+        ),
+        resolve("sigma_theta", labels, user, HalfNormal(), s_y / s_t),
+    ]
+    if "sigma" in family.params:
+        resolved.append(resolve("sigma", ["sigma"], user, Exponential(), s_y))
+
+    data: dict[str, Any] = {
+        "K": design.X.shape[1],
+        "E": E,
+        "L": L,
+        "G": G,
+        "lambda_eq": lambda_eq,
+        "group_eq": np.asarray(group_eq, dtype=int),
+        "x_mean": sc.x_mean,
+        "x_scale": sc.x_scale,
+        "z_mean": sc.z_mean,
+        "z_scale": sc.z_scale,
+        "z_group": z_group,
+        "z_treated": z_treated,
+        "ate_weight": ate_weight,
+        "prior_only": int(bool(prior_only)),
+    }
+    for r in resolved:
+        data.update(r.stan_data())
+    inits: dict[str, Any] = {}
+    if family.name == "gaussian":
+        y_shift = float(np.mean(y))
+        data["y_shift"] = y_shift
+        data.update(sufficient_statistics(design, sc, y_shift))
+        inits["sigma"] = float(np.std(y)) or 1.0
+        info = {"rows": design.n}
+    else:
+        data["y_shift"] = 0.0
+        data.update(aggregated_binomial(design, sc, y))
+        info = {"rows": design.n, "aggregated_rows": data["N"]}
+
+    table = design.group_table()
+    theta_index = []
+    offset = 0
+    for eq in eqs:
+        if eq.pooled:
+            theta_index += list(range(offset, offset + eq.n_groups))
+            offset += eq.n_groups
+        else:
+            theta_index.append(-1)
+    table["theta_index"] = theta_index
+    group_labels = [
+        f"{t} | {g}" for t, g, i in zip(table.treatment, table.group, theta_index, strict=True)
+        if i >= 0
+    ]
+    coords = {
+        "control": list(design.x_names),
+        "treatment": labels,
+        "modifier": modifier_names,
+        "group": group_labels,
+    }
+    return StanInput(data, inits, resolved, coords, table, info)
