@@ -55,7 +55,7 @@ def check_variables(frame: pd.DataFrame, names: Iterable[str], formula: str) -> 
     columns = [str(c) for c in frame.columns]
     for name in names:
         if name not in frame.columns:
-            near = difflib.get_close_matches(name, columns, n=3, cutoff=0.6)
+            near = difflib.get_close_matches(name, columns, n=3, cutoff=0.5)
             hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
             raise DataError(
                 f"Variable {name!r} in formula {formula!r} is not in the data.{hint}"

@@ -101,9 +101,11 @@ def simulate(
     beta = np.round(rng.normal(0, 0.5, size=n_controls), 2)
     treat = rng.binomial(1, treat_prob, size=n)
     # group effects for every modifier combination, in hetfx's label order
-    combos = np.array(np.meshgrid(*[[0, 1]] * n_modifiers, indexing="ij")).reshape(
-        n_modifiers, -1
-    ).T
+    combos = (
+        np.array(np.meshgrid(*[[0, 1]] * n_modifiers, indexing="ij"))
+        .reshape(n_modifiers, -1)
+        .T
+    )
     u = rng.normal(size=len(combos))
     theta_cell = a + combos @ lam + sigma_theta * u
     cell = Z @ (2 ** np.arange(n_modifiers)[::-1])
@@ -112,16 +114,24 @@ def simulate(
         y = eta + rng.normal(0, sigma, size=n)
     else:
         y = rng.binomial(1, 1 / (1 + np.exp(-eta))).astype(float)
-    data = pd.DataFrame({"y": y, **dict(zip(x_names, X.T, strict=True)), "treat": treat})
+    data = pd.DataFrame(
+        {"y": y, **dict(zip(x_names, X.T, strict=True)), "treat": treat}
+    )
     for j, name in enumerate(z_names):
         data[name] = Z[:, j]
     treated_cells = np.unique(cell[treat == 1])
     labels = [
-        ", ".join(f"{m}={format_value(v)}" for m, v in zip(z_names, combos[c], strict=True))
+        ", ".join(
+            f"{m}={format_value(v)}" for m, v in zip(z_names, combos[c], strict=True)
+        )
         for c in treated_cells
     ]
     effects = pd.DataFrame(
-        {"treatment": "treat", "group": labels, "true_effect": theta_cell[treated_cells]}
+        {
+            "treatment": "treat",
+            "group": labels,
+            "true_effect": theta_cell[treated_cells],
+        }
     )
     controls = " + ".join(x_names) if x_names else "1"
     return Simulation(

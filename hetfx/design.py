@@ -5,6 +5,7 @@ formula -> (clean frame) -> formulaic matrices -> :class:`Design`.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,13 @@ from formulaic import model_matrix
 from .data import as_frame, check_finite, check_variables, drop_missing
 from .errors import DataError, FormulaError
 from .formula import ParsedFormula, parse_formula
-from .groups import Grouping, make_grouping, validate_bins, warn_about_groups
+from .groups import (
+    Grouping,
+    GroupingWarning,
+    make_grouping,
+    validate_bins,
+    warn_about_groups,
+)
 from .treatment import Arm, arms_for
 
 
@@ -79,12 +86,16 @@ class Design:
         frames = [eq.grouping.table.assign(treatment=eq.label) for eq in self.equations]
         table = pd.concat(frames, ignore_index=True)
         modifier_cols = [
-            c for c in table.columns if c not in ("treatment", "group", "n_treated", "n")
+            c
+            for c in table.columns
+            if c not in ("treatment", "group", "n_treated", "n")
         ]
         return table[["treatment", "group", *modifier_cols, "n_treated", "n"]]
 
 
-def _materialise(expr: str, frame: pd.DataFrame, where: str) -> tuple[np.ndarray, list[str], Any]:
+def _materialise(
+    expr: str, frame: pd.DataFrame, where: str
+) -> tuple[np.ndarray, list[str], Any]:
     """Design columns of a right-hand side, without the intercept column."""
     if expr.strip() in ("", "1", "0", "-1"):
         return np.zeros((len(frame), 0)), [], None
@@ -112,7 +123,9 @@ def _outcome(formula: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
     return values[:, 0]
 
 
-def find_collinear(matrix: np.ndarray, names: list[str], tol: float = 1e-8) -> str | None:
+def find_collinear(
+    matrix: np.ndarray, names: list[str], tol: float = 1e-8
+) -> str | None:
     """Name the first column that is constant or a combination of earlier ones.
 
     Returns a message, or None when the columns are linearly independent of each
@@ -185,7 +198,9 @@ def build_design(
     specs: dict[str, Any] = {"controls": x_spec}
     equations: list[Equation] = []
     for part in parsed.parts:
-        arms = arms_for(frame, part.treatment, len(parsed.parts), control, treatment_type)
+        arms = arms_for(
+            frame, part.treatment, len(parsed.parts), control, treatment_type
+        )
         Z, z_names, z_spec = _materialise(
             part.modifiers, frame, f"the modifiers of {part.treatment!r}"
         )
@@ -204,11 +219,14 @@ def build_design(
     if problem:
         raise DataError(f"Control {problem}; drop or recode it in {parsed.controls!r}.")
     _check_full_design(X, x_names, equations)
-    design = Design(parsed, y, X, x_names, equations, frame, n_before - len(frame), specs)
+    design = Design(
+        parsed, y, X, x_names, equations, frame, n_before - len(frame), specs
+    )
     if warn_groups:
         for eq in equations:
             if eq.pooled:
                 warn_about_groups(eq.grouping.table, eq.label)
+                _warn_saturated(eq)
     return design
 
 
@@ -224,12 +242,25 @@ def _check_equation(eq: Equation, parsed: ParsedFormula) -> None:
     treated = eq.arm.treated
     problem = find_collinear(eq.Z[treated], eq.z_names)
     if problem:
-        raise DataError(
-            f"Among the treated units of {eq.label!r}, modifier {problem}."
+        raise DataError(f"Among the treated units of {eq.label!r}, modifier {problem}.")
+
+
+def _warn_saturated(eq: Equation) -> None:
+    """Warn when the modifier regression leaves no between-group variation."""
+    if eq.grouping.n_groups <= eq.Z.shape[1] + 1:
+        warnings.warn(
+            f"Treatment {eq.label!r}: {eq.grouping.n_groups} groups for "
+            f"{eq.Z.shape[1]} modifier columns: the regression on the modifiers "
+            "already fits every group, so the group deviations rest on the prior "
+            "alone and sampling may be slow. Use coarser modifiers or more groups.",
+            GroupingWarning,
+            stacklevel=4,
         )
 
 
-def _check_full_design(X: np.ndarray, x_names: list[str], equations: list[Equation]) -> None:
+def _check_full_design(
+    X: np.ndarray, x_names: list[str], equations: list[Equation]
+) -> None:
     """The design without group columns must have full column rank."""
     cols = [X]
     names = list(x_names)

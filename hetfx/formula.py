@@ -163,7 +163,9 @@ def parse_formula(formula: str) -> ParsedFormula:
     text = " ".join(formula.split())
     sides = split_top_level(text, "~")
     if len(sides) == 1:
-        raise _fail(text, "the outcome", "there is no '~' separating outcome and terms.")
+        raise _fail(
+            text, "the outcome", "there is no '~' separating outcome and terms."
+        )
     if len(sides) > 2:
         raise _fail(text, "the outcome", "there is more than one '~'.")
     outcome, rhs = sides[0].strip(), sides[1]

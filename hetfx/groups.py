@@ -188,7 +188,9 @@ def make_grouping(
             {"group": [ALL_UNITS], "n_treated": [int(treated.sum())], "n": [n]}
         )
         return Grouping(np.where(treated, 0, NO_GROUP), table)
-    cats = {m: grouping_codes(frame[m].rename(m), bins.get(m, "auto")) for m in modifiers}
+    cats = {
+        m: grouping_codes(frame[m].rename(m), bins.get(m, "auto")) for m in modifiers
+    }
     codes = np.column_stack([cats[m].codes for m in modifiers])
     cell_keys, cell_of_unit = np.unique(codes, axis=0, return_inverse=True)
     cell_of_unit = cell_of_unit.ravel()

@@ -7,6 +7,7 @@ from typing import Any
 
 from .backends import Backend, Compiled, get_backend, sampler_options
 from .design import Design, build_design
+from .errors import OptionError
 from .families import Family, get_family
 from .formula import parse_formula
 from .groups import validate_bins
@@ -41,6 +42,10 @@ class HetModel:
         Control level of categorical treatments, and treatment type overrides.
     backend : {"auto", "cmdstanpy", "pystan"}
     missing : {"drop", "raise"}
+    parameterization : {"noncentred", "centred"}
+        How the group deviations are sampled. Non-centred (the default) suits
+        small groups; centred suits large, precisely measured groups. Both run
+        the same compiled program.
 
     Examples
     --------
@@ -60,6 +65,7 @@ class HetModel:
         treatment_type: Any = None,
         backend: str = "auto",
         missing: str = "drop",
+        parameterization: str = "noncentred",
     ) -> None:
         self.parsed = parse_formula(formula)
         self.formula = self.parsed.text
@@ -72,6 +78,7 @@ class HetModel:
         self.treatment_type = treatment_type
         self.backend_name = backend
         self.missing = missing
+        self.noncentred = _noncentred(parameterization)
         self._backend: Backend | None = None
         self._compiled: Compiled | None = None
 
@@ -143,7 +150,9 @@ class HetModel:
         """
         options = sampler_options(chains, iter_warmup, iter_sampling, seed, **sampler)
         design = self.design(data)
-        stan_input = build_stan_input(design, self.family, self.priors, prior_only)
+        stan_input = build_stan_input(
+            design, self.family, self.priors, prior_only, self.noncentred
+        )
         backend = self.backend
         was_compiled = self._compiled is not None
         compiled = self.compile(stan_input)
@@ -185,11 +194,22 @@ class HetModel:
         return fit
 
 
+def _noncentred(parameterization: str) -> bool:
+    key = str(parameterization).lower().replace("-", "").replace("_", "")
+    if key in ("noncentred", "noncentered"):
+        return True
+    if key in ("centred", "centered"):
+        return False
+    raise OptionError(
+        f"parameterization must be 'noncentred' or 'centred', got {parameterization!r}."
+    )
+
+
 def example_input(family: Family) -> StanInput:
     """Stan data of a tiny simulated design, to compile a program without data."""
     from .datasets import simulate
 
-    sim = simulate(n=40, n_modifiers=1, n_controls=1, family=family.name, seed=1)
+    sim = simulate(n=60, n_modifiers=2, n_controls=1, family=family.name, seed=1)
     design = build_design(sim.formula, sim.data, warn_groups=False)
     return build_stan_input(design, family)
 
@@ -211,6 +231,7 @@ def fit(
     treatment_type: Any = None,
     missing: str = "drop",
     prior_only: bool = False,
+    parameterization: str = "noncentred",
     **sampler_options: Any,
 ) -> HetFit:
     """Fit a hierarchical model of heterogeneous treatment effects.
@@ -229,6 +250,10 @@ def fit(
         Add the modifiers' constituent terms to the outcome equation.
     bins : dict, optional
         Binning of continuous modifiers.
+    control, treatment_type, missing, parameterization
+        See :class:`HetModel`.
+    prior_only : bool
+        Sample from the priors alone.
     **sampler_options
         ``adapt_delta``, ``max_treedepth``, ``show_progress``, ``cores``.
 
@@ -253,6 +278,7 @@ def fit(
         treatment_type=treatment_type,
         backend=backend,
         missing=missing,
+        parameterization=parameterization,
     )
     return model.fit(
         data,

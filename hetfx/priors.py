@@ -44,7 +44,9 @@ class Prior:
 
     def _check(self, **values: float) -> None:
         for name, value in values.items():
-            if not isinstance(value, int | float | np.number) or isinstance(value, bool):
+            if not isinstance(value, int | float | np.number) or isinstance(
+                value, bool
+            ):
                 raise PriorError(
                     f"{type(self).__name__}: {name} must be a number, got {value!r}."
                 )
@@ -213,7 +215,9 @@ class ResolvedPrior:
             elif self.source == "user":
                 text = str(self.prior)
             else:
-                scaled = _with_numbers(self.prior, self.loc[i], self.scale[i], self.df[i])
+                scaled = _with_numbers(
+                    self.prior, self.loc[i], self.scale[i], self.df[i]
+                )
                 text = str(scaled)
             rows.append(
                 {
@@ -278,8 +282,7 @@ def validate_priors(priors: Any, valid: list[str]) -> dict[str, Prior]:
                 else "HalfNormal, HalfStudentT, HalfCauchy or Exponential"
             )
             raise PriorError(
-                f"Prior {key!r} is a {need} parameter and needs {options}; got "
-                f"{prior}."
+                f"Prior {key!r} is a {need} parameter and needs {options}; got {prior}."
             )
         out[key] = prior
     return out

@@ -12,7 +12,7 @@ from .families import Family, get_family
 
 
 def stan_dir() -> Path:
-    """The folder of Stan templates: inside the wheel, or the source tree's ``stan/``."""
+    """The Stan templates: inside the wheel, or the source tree's ``stan/``."""
     here = Path(__file__).resolve().parent
     for candidate in (here / "stan", here.parent / "stan"):
         if (candidate / "hetfx.stan.j2").is_file():
@@ -20,7 +20,7 @@ def stan_dir() -> Path:
     raise FileNotFoundError("hetfx's Stan templates (stan/hetfx.stan.j2) are missing.")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def render(family: str | Family) -> str:
     """The Stan program for ``family``; one program serves every dataset.
 
@@ -35,9 +35,7 @@ def render(family: str | Family) -> str:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    text = env.get_template("hetfx.stan.j2").render(
-        family=fam.name, link=fam.link
-    )
+    text = env.get_template("hetfx.stan.j2").render(family=fam.name, link=fam.link)
     lines = [line.rstrip() for line in text.splitlines()]
     out: list[str] = []
     for line in lines:  # collapse the blank runs left by the macros

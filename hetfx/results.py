@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from .errors import OptionError
-from .priors import summary_table
 
 STAT_COLUMNS = [
     "mean",
@@ -163,7 +162,7 @@ class HetFit:
         return self._table(rows, draws, prob)
 
     def coefficients(self, prob: float = 0.9) -> pd.DataFrame:
-        """The outcome equation: ``alpha``, ``beta[<control>]`` and family parameters."""
+        """The outcome equation: ``alpha``, ``beta[<control>]``, family parameters."""
         rows = [{"parameter": "alpha"}]
         draws = [self.draws("alpha")]
         beta = self.draws("beta")
@@ -188,7 +187,9 @@ class HetFit:
     def diagnostics(self) -> pd.Series:
         """Divergences, max R-hat, min ESS (bulk and tail), treedepth hits."""
         stats = self.idata.sample_stats
-        names = [v for v in self.info.get("summary_vars", []) if v in self.idata.posterior]
+        names = [
+            v for v in self.info.get("summary_vars", []) if v in self.idata.posterior
+        ]
         posterior = self.idata.posterior[names]
         sizes = [posterior[v].size for v in names]
         keep = [v for v, s in zip(names, sizes, strict=True) if s > 0]

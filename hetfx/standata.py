@@ -86,7 +86,9 @@ def design_matrix(design: Design, sc: Scaling, rows: slice = slice(None)) -> np.
         t = eq.arm.values[rows]
         L = eq.Z.shape[1]
         t_cols.append(t[:, None])
-        z = (eq.Z[rows] - sc.z_mean[offset : offset + L]) / sc.z_scale[offset : offset + L]
+        z = (eq.Z[rows] - sc.z_mean[offset : offset + L]) / sc.z_scale[
+            offset : offset + L
+        ]
         tz_cols.append(t[:, None] * z)
         offset += L
         if eq.pooled:
@@ -98,7 +100,9 @@ def design_matrix(design: Design, sc: Scaling, rows: slice = slice(None)) -> np.
     return np.column_stack(cols + t_cols + tz_cols + tg_cols)
 
 
-def sufficient_statistics(design: Design, sc: Scaling, y_shift: float) -> dict[str, Any]:
+def sufficient_statistics(
+    design: Design, sc: Scaling, y_shift: float
+) -> dict[str, Any]:
     """W'W, W'y, y'y and N of the gaussian likelihood, in chunks of rows."""
     WtW = Wty = None
     yty = 0.0
@@ -133,6 +137,7 @@ def build_stan_input(
     family: Family,
     priors: dict[str, Any] | None = None,
     prior_only: bool = False,
+    noncentred: bool = True,
 ) -> StanInput:
     """Stan data, inits, resolved priors and labels for a design.
 
@@ -145,6 +150,8 @@ def build_stan_input(
         ``sigma_theta`` and the family's parameters.
     prior_only : bool
         Sample from the priors alone.
+    noncentred : bool
+        Non-centred group deviations (the default), else centred.
     """
     user = validate_priors(priors, prior_keys(family))
     y = family.check_outcome(design.y, design.formula.outcome)
@@ -194,7 +201,11 @@ def build_stan_input(
         resolve("beta", design.x_names, user, Normal(), 2.5 * s_y / sc.x_scale),
         resolve("a", labels, user, Normal(), 2.5 * s_y / s_t),
         resolve(
-            "lambda", modifier_names, user, Normal(), 2.5 * s_y / (s_t_of_l * sc.z_scale)
+            "lambda",
+            modifier_names,
+            user,
+            Normal(),
+            2.5 * s_y / (s_t_of_l * sc.z_scale),
         ),
         resolve("sigma_theta", labels, user, HalfNormal(), s_y / s_t),
     ]
@@ -216,6 +227,7 @@ def build_stan_input(
         "z_treated": z_treated,
         "ate_weight": ate_weight,
         "prior_only": int(bool(prior_only)),
+        "noncentred": int(bool(noncentred)),
     }
     for r in resolved:
         data.update(r.stan_data())
@@ -242,7 +254,8 @@ def build_stan_input(
             theta_index.append(-1)
     table["theta_index"] = theta_index
     group_labels = [
-        f"{t} | {g}" for t, g, i in zip(table.treatment, table.group, theta_index, strict=True)
+        f"{t} | {g}"
+        for t, g, i in zip(table.treatment, table.group, theta_index, strict=True)
         if i >= 0
     ]
     coords = {

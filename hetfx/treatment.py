@@ -136,8 +136,10 @@ def make_arms(
         )
     control_level = matches[0]
     if len(levels) == 1:
-        raise DataError(f"Treatment {name!r} has no treated units: every unit is "
-                        f"at the control level {control!r}.")
+        raise DataError(
+            f"Treatment {name!r} has no treated units: every unit is "
+            f"at the control level {control!r}."
+        )
     others = _ordered_levels(series, control_level)
     is_control = (series == control_level).to_numpy()
     if len(others) == 1 and kind != "multiarm":
@@ -178,7 +180,9 @@ def _binary(
         raise DataError(f"Treatment {label!r} has no treated units.")
     if n_untreated == 0:
         raise DataError(f"Treatment {label!r} has no control units.")
-    return Arm(label, variable, "binary", treated.astype(float), treated, level, control)
+    return Arm(
+        label, variable, "binary", treated.astype(float), treated, level, control
+    )
 
 
 def _continuous(series: pd.Series) -> Arm:

@@ -38,8 +38,11 @@ def get_backend(name: str = "auto") -> Backend:
                 return cls()
             reasons.append(f"{key}: {why}")
         raise BackendError(
-            "No Stan backend is available (" + "; ".join(reasons) + "). To fix: "
-            + "; or ".join(INSTALL_ADVICE.values()) + "."
+            "No Stan backend is available ("
+            + "; ".join(reasons)
+            + "). To fix: "
+            + "; or ".join(INSTALL_ADVICE.values())
+            + "."
         )
     if name not in BACKENDS:
         raise OptionError(
@@ -47,14 +50,17 @@ def get_backend(name: str = "auto") -> Backend:
         )
     ok, why = BACKENDS[name].available()
     if not ok:
-        raise BackendError(f"Backend {name!r} is not usable: {why}. To fix: "
-                           f"{INSTALL_ADVICE[name]}.")
+        raise BackendError(
+            f"Backend {name!r} is not usable: {why}. To fix: {INSTALL_ADVICE[name]}."
+        )
     return BACKENDS[name]()
 
 
 __all__ = [
     "BACKENDS",
     "Backend",
+    "CmdStanBackend",
+    "PystanBackend",
     "Compiled",
     "SamplerOptions",
     "get_backend",

@@ -21,7 +21,7 @@ DIMS = {
     "lambda": ["modifier"],
     "lambda_std": ["modifier"],
     "theta": ["group"],
-    "u": ["group"],
+    "delta": ["group"],
 }
 
 

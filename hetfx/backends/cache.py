@@ -79,7 +79,9 @@ def build_once(entry: Path, build: Callable[[Path], None]) -> bool:
 def copy_tree(src: Path, dst: Path, ignore: tuple[str, ...] = ()) -> None:
     """Copy ``src`` to ``dst`` through a temporary name, then rename."""
     tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}-"))
-    shutil.copytree(src, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*ignore))
+    shutil.copytree(
+        src, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*ignore)
+    )
     if dst.exists():
         shutil.rmtree(dst, ignore_errors=True)
     os.replace(tmp, dst)

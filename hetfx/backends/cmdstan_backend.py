@@ -37,7 +37,9 @@ def cmdstan_paths(version_tag: str, name: str, code: str) -> tuple[Path, Path, P
     return entry, stan_file, entry / f"{name}{EXE_SUFFIX}"
 
 
-def cmdstan_sample_args(options: SamplerOptions, inits: dict[str, Any]) -> dict[str, Any]:
+def cmdstan_sample_args(
+    options: SamplerOptions, inits: dict[str, Any]
+) -> dict[str, Any]:
     """Keyword arguments of ``CmdStanModel.sample`` for the shared options."""
     args: dict[str, Any] = {
         "chains": options.chains,
@@ -77,7 +79,11 @@ class CmdStanBackend(Backend):
         import cmdstanpy
 
         version = cmdstanpy.cmdstan_version()
-        tag = ".".join(map(str, version)) if version else Path(cmdstanpy.cmdstan_path()).name
+        tag = (
+            ".".join(map(str, version))
+            if version
+            else Path(cmdstanpy.cmdstan_path()).name
+        )
         return f"cmdstan-{tag}"
 
     def compile(self, name: str, code: str, example_data: dict[str, Any]) -> Compiled:
@@ -94,12 +100,18 @@ class CmdStanBackend(Backend):
             try:
                 CmdStanModel(stan_file=str(stan_file), exe_file=str(exe), compile=True)
             except Exception as exc:
-                raise SamplingError(f"CmdStan failed to compile {stan_file}: {exc}")
+                raise SamplingError(
+                    f"CmdStan failed to compile {stan_file}: {exc}"
+                ) from exc
 
         compiled_now = cache.build_once(entry, build)
         model = CmdStanModel(exe_file=str(exe))
         return Compiled(
-            name, code, model, compiled_now, time.perf_counter() - start,
+            name,
+            code,
+            model,
+            compiled_now,
+            time.perf_counter() - start,
             {"entry": str(entry), "exe": str(exe)},
         )
 

@@ -98,5 +98,9 @@ def sampler_options(
 
 
 def _check_int(name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or value < low
+    ):
         raise OptionError(f"{name} must be an integer >= {low}, got {value!r}.")

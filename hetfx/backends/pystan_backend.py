@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import sys
+import tempfile
 import time
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
@@ -45,6 +48,29 @@ def _has_module(folder: Path) -> bool:
 
 
 @contextlib.contextmanager
+def _compiler_output():
+    """Send the C++ compiler's output (file descriptors 1 and 2) to a buffer file,
+    and run in a scratch folder, since setuptools writes ``build/`` into the cwd."""
+    with tempfile.TemporaryDirectory(prefix="hetfx-build-") as scratch:
+        log_path = Path(scratch) / "compiler.log"
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = [os.dup(1), os.dup(2)]
+        with open(log_path, "w+") as log, contextlib.chdir(scratch):
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            try:
+                yield log
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+                for fd in saved:
+                    os.close(fd)
+
+
+@contextlib.contextmanager
 def _quiet(silence: bool):
     """Capture pystan's console output (returned as a buffer) when ``silence``."""
     if not silence:
@@ -64,6 +90,7 @@ class PystanBackend(Backend):
     def available(cls) -> tuple[bool, str]:
         try:
             import httpstan  # noqa: F401
+
             import stan  # noqa: F401
         except ImportError as exc:
             return False, f"pystan is not installed ({exc}); pip install pystan"
@@ -77,6 +104,7 @@ class PystanBackend(Backend):
     def compile(self, name: str, code: str, example_data: dict[str, Any]) -> Compiled:
         import httpstan.cache
         import httpstan.models
+
         import stan
 
         start = time.perf_counter()
@@ -89,12 +117,15 @@ class PystanBackend(Backend):
             nonlocal compiled_now
             if not _has_module(working):
                 compiled_now = True
-                with _quiet(True) as out:
+                with _compiler_output() as log, _quiet(True) as out:
                     try:
                         stan.build(code, data=to_pystan_data(example_data))
                     except Exception as exc:
-                        log = out.getvalue() if out else ""
-                        raise SamplingError(f"pystan failed to compile: {exc}\n{log}")
+                        log.seek(0)
+                        text = (out.getvalue() if out else "") + log.read()[-5000:]
+                        raise SamplingError(
+                            f"pystan failed to compile: {exc}\n{text}"
+                        ) from exc
             cache.copy_tree(working, folder, ignore=("fits",))
 
         cache.build_once(entry, build)
@@ -102,7 +133,11 @@ class PystanBackend(Backend):
             working.parent.mkdir(parents=True, exist_ok=True)
             cache.copy_tree(entry, working, ignore=(cache.DONE, "*.lock"))
         return Compiled(
-            name, code, code, compiled_now, time.perf_counter() - start,
+            name,
+            code,
+            code,
+            compiled_now,
+            time.perf_counter() - start,
             {"entry": str(entry), "model_name": model_name},
         )
 
@@ -131,7 +166,9 @@ class PystanBackend(Backend):
         )
 
 
-def pystan_sample_args(options: SamplerOptions, inits: dict[str, Any]) -> dict[str, Any]:
+def pystan_sample_args(
+    options: SamplerOptions, inits: dict[str, Any]
+) -> dict[str, Any]:
     """Keyword arguments of ``stan.Model.sample`` for the shared options."""
     args: dict[str, Any] = {
         "num_chains": options.chains,

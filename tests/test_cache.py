@@ -1,0 +1,125 @@
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import hetfx
+from hetfx.backends import cache
+from hetfx.backends.cmdstan_backend import cmdstan_paths, cmdstan_sample_args
+from hetfx.backends.options import sampler_options
+from hetfx.backends.pystan_backend import pystan_sample_args, to_pystan_data
+
+
+def _slow_build(folder: Path) -> None:
+    with open(folder.parent / "builds.log", "a") as log:
+        log.write("built\n")
+    time.sleep(0.5)
+    (folder / "program.bin").write_text("compiled")
+
+
+def _worker(root: str, queue) -> None:
+    import os
+
+    os.environ["HETFX_CACHE_DIR"] = root
+    entry = cache.entry_dir("fake-1.0", "abc")
+    built = cache.build_once(entry, _slow_build)
+    queue.put((built, (entry / "program.bin").read_text()))
+
+
+def test_cache_dir_env_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("HETFX_CACHE_DIR", str(tmp_path / "c"))
+    assert cache.cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("HETFX_CACHE_DIR")
+    assert "hetfx" in str(cache.cache_dir())
+
+
+def test_concurrent_processes_build_once(tmp_path):
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(str(tmp_path), queue)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert sorted(r[0] for r in results) == [False, False, False, True]
+    assert all(r[1] == "compiled" for r in results)  # nobody read a half build
+    assert (tmp_path / "fake-1.0" / "builds.log").read_text() == "built\n"
+
+
+def test_cmdstan_paths_are_keyed_by_program_and_version(tmp_path, monkeypatch):
+    monkeypatch.setenv("HETFX_CACHE_DIR", str(tmp_path))
+    code = hetfx.HetModel("y ~ x | t : z").program
+    entry, stan_file, exe = cmdstan_paths("cmdstan-2.36", "hetfx_gaussian", code)
+    assert entry.parent == tmp_path / "cmdstan-2.36"
+    assert stan_file.name == "hetfx_gaussian.stan" and exe.parent == entry
+    other, _, _ = cmdstan_paths("cmdstan-2.37", "hetfx_gaussian", code)
+    changed, _, _ = cmdstan_paths("cmdstan-2.36", "hetfx_gaussian", code + "\n// x")
+    assert len({entry, other, changed}) == 3
+
+
+def test_sampler_arguments_map_to_both_backends():
+    opts = sampler_options(
+        chains=3,
+        iter_warmup=200,
+        iter_sampling=300,
+        seed=7,
+        adapt_delta=0.95,
+        max_treedepth=12,
+        cores=2,
+    )
+    c = cmdstan_sample_args(opts, {"sigma": 1.0})
+    assert c == {
+        "chains": 3,
+        "parallel_chains": 2,
+        "iter_warmup": 200,
+        "iter_sampling": 300,
+        "seed": 7,
+        "adapt_delta": 0.95,
+        "max_treedepth": 12,
+        "show_progress": False,
+        "inits": {"sigma": 1.0},
+    }
+    p = pystan_sample_args(opts, {"sigma": 1.0})
+    assert p == {
+        "num_chains": 3,
+        "num_warmup": 200,
+        "num_samples": 300,
+        "delta": 0.95,
+        "max_depth": 12,
+        "init": [{"sigma": 1.0}] * 3,
+    }
+
+
+def test_sampler_option_errors():
+    import pytest
+
+    from hetfx import OptionError
+
+    with pytest.raises(OptionError, match="Unknown sampler option 'adapt_detla'"):
+        sampler_options(adapt_detla=0.9)
+    with pytest.raises(OptionError, match="adapt_delta must be in"):
+        sampler_options(adapt_delta=1.5)
+    with pytest.raises(OptionError, match="chains must be an integer >= 1"):
+        sampler_options(chains=0)
+    assert sampler_options().seed >= 0  # drawn and recorded when not given
+
+
+def test_stan_data_serialises_for_both_backends(tmp_path):
+    import json
+
+    from cmdstanpy import write_stan_json
+
+    from hetfx.design import build_design
+    from hetfx.families import get_family
+    from hetfx.standata import build_stan_input
+
+    sim = hetfx.datasets.simulate(n=200, n_modifiers=2, seed=1)
+    data = build_stan_input(
+        build_design(sim.formula, sim.data), get_family("gaussian")
+    ).data
+    write_stan_json(str(tmp_path / "d.json"), data)
+    loaded = json.loads((tmp_path / "d.json").read_text())
+    assert loaded["G"] == data["G"] and len(loaded["WtW"]) == data["WtW"].shape[0]
+    plain = to_pystan_data(data)
+    json.dumps(plain)
+    assert plain["group_eq"] == data["group_eq"].tolist()

@@ -1,0 +1,161 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+import hetfx
+from hetfx import DataError, OptionError
+from hetfx.data import MissingDataWarning
+from hetfx.design import build_design
+
+
+def test_main_effects_add_constituent_terms(small_frame):
+    d = build_design("y ~ x1 + x2 | t : z + C(w)", small_frame)
+    assert d.x_names == ["x1", "x2", "z", "C(w)[T.b]", "C(w)[T.c]"]
+    d2 = build_design("y ~ x1 + z | t : z", small_frame)
+    assert d2.x_names == ["x1", "z"]  # already there: not added twice
+    d3 = build_design("y ~ x1 + x2 | t : z + C(w)", small_frame, main_effects=False)
+    assert d3.x_names == ["x1", "x2"]
+    eq = d.equations[0]
+    assert eq.z_names == ["z", "C(w)[T.b]", "C(w)[T.c]"]
+    np.testing.assert_array_equal(eq.arm.values, small_frame["t"].to_numpy())
+
+
+def test_formulaic_transforms(small_frame):
+    small_frame["pos"] = np.exp(small_frame["x1"])
+    d = build_design("y ~ log(pos) + I(x2**2) + x1:x2 | t : z", small_frame)
+    assert d.x_names == ["log(pos)", "I(x2 ** 2)", "x1:x2", "z"]
+    np.testing.assert_allclose(d.X[:, 0], small_frame["x1"])
+
+
+def test_accepts_dict_and_to_pandas(small_frame):
+    class FakePolars:
+        def to_pandas(self):
+            return small_frame
+
+    assert len(hetfx.groups("y ~ x1 | t : z", small_frame.to_dict("list"))) == 2
+    assert len(hetfx.groups("y ~ x1 | t : z", FakePolars())) == 2
+
+
+def test_rejects_non_frames_and_empty():
+    with pytest.raises(DataError, match="got list"):
+        hetfx.groups("y ~ 1 | t : z", [1, 2, 3])
+    with pytest.raises(DataError, match="empty"):
+        hetfx.groups("y ~ 1 | t : z", pd.DataFrame({"y": [], "t": [], "z": []}))
+
+
+def test_unknown_variable_lists_near_matches(small_frame):
+    with pytest.raises(DataError, match=r"Variable 'x3' .* Did you mean 'x2', 'x1'"):
+        hetfx.groups("y ~ x3 | t : z", small_frame)
+    with pytest.raises(DataError, match="Variable 'zz'"):
+        hetfx.groups("y ~ x1 | t : zz", small_frame)
+
+
+def test_missing_values_dropped_with_warning_or_raise(small_frame):
+    small_frame.loc[[0, 3], "x1"] = np.nan
+    small_frame.loc[5, "z"] = np.nan
+    with pytest.warns(
+        MissingDataWarning, match=r"Dropped 3 of 60 rows .* x1 \(2\), z \(1\)"
+    ):
+        d = build_design("y ~ x1 | t : z", small_frame)
+    assert d.n == 57 and d.n_dropped == 3
+    with pytest.raises(
+        DataError, match=r"3 rows have missing values in: x1 \(2\), z \(1\)"
+    ):
+        build_design("y ~ x1 | t : z", small_frame, missing="raise")
+    with pytest.raises(OptionError, match="missing must be"):
+        build_design("y ~ x1 | t : z", small_frame, missing="ignore")
+
+
+def test_infinite_values(small_frame):
+    small_frame.loc[2, "x2"] = np.inf
+    with pytest.raises(DataError, match="Variable 'x2' has 1 infinite values"):
+        hetfx.groups("y ~ x2 | t : z", small_frame)
+
+
+def test_constant_and_collinear_controls(small_frame):
+    small_frame["c"] = 3.0
+    with pytest.raises(DataError, match="Control 'c' is constant"):
+        build_design("y ~ x1 + c | t : z", small_frame)
+    small_frame["x3"] = small_frame["x1"] * 2 - small_frame["x2"]
+    with pytest.raises(DataError, match="'x3' is perfectly collinear with 'x1', 'x2'"):
+        build_design("y ~ x1 + x2 + x3 | t : z", small_frame)
+
+
+def test_constant_or_collinear_modifier(small_frame):
+    small_frame["k"] = 1
+    with pytest.raises(DataError, match="modifier 'k' is constant"):
+        build_design("y ~ x1 | t : z + k", small_frame, main_effects=False)
+    small_frame["z2"] = 1 - small_frame["z"]
+    with pytest.raises(DataError, match="'z2' is perfectly collinear with 'z'"):
+        build_design("y ~ x1 | t : z + z2", small_frame, main_effects=False)
+
+
+def test_fewer_than_two_groups(small_frame):
+    small_frame["one"] = np.where(small_frame["t"] == 1, 1, 0)
+    with pytest.raises(
+        DataError, match="modifier 'one' is constant|fewer than 2 groups"
+    ):
+        build_design("y ~ x1 | t : one", small_frame, main_effects=False)
+    small_frame["cat"] = np.where(small_frame["t"] == 1, "a", "b")
+    with pytest.raises(DataError, match="'t' has fewer than 2 groups"):
+        build_design("y ~ x1 | t : cat", small_frame, main_effects=False)
+
+
+def test_treatment_types(small_frame):
+    small_frame["tb"] = small_frame["t"].astype(bool)
+    assert build_design("y ~ 1 | tb : z", small_frame).equations[0].arm.kind == "binary"
+    small_frame["tc"] = np.where(small_frame["t"] == 1, "drug", "placebo")
+    eq = build_design("y ~ 1 | tc : z", small_frame, control="placebo").equations[0]
+    assert eq.arm.kind == "binary" and eq.label == "tc"
+    np.testing.assert_array_equal(eq.arm.values, small_frame["t"].to_numpy())
+    small_frame["dose"] = np.linspace(0, 2, len(small_frame))
+    d = build_design("y ~ 1 | dose : z", small_frame)
+    assert d.equations[0].arm.kind == "continuous"
+    d = build_design("y ~ 1 | t : z", small_frame, treatment_type="continuous")
+    assert d.equations[0].arm.kind == "continuous"
+
+
+def test_treatment_errors(small_frame):
+    small_frame["none"] = 0
+    with pytest.raises(DataError, match="'none' has no treated units"):
+        build_design("y ~ 1 | none : z", small_frame)
+    small_frame["all"] = 1
+    with pytest.raises(DataError, match="'all' has no control units"):
+        build_design("y ~ 1 | all : z", small_frame)
+    small_frame["arm"] = np.tile(["a", "b", "c"], 20)
+    with pytest.raises(DataError, match="Categorical treatment 'arm' needs a control"):
+        build_design("y ~ 1 | arm : z", small_frame)
+    with pytest.raises(DataError, match="Control level 'd' of treatment 'arm'"):
+        build_design("y ~ 1 | arm : z", small_frame, control={"arm": "d"})
+    small_frame["t12"] = small_frame["t"] + 1
+    with pytest.raises(DataError, match=r"'t12' takes the two values \[1.0, 2.0\]"):
+        build_design("y ~ 1 | t12 : z", small_frame)
+    d = build_design("y ~ 1 | t12 : z", small_frame, control={"t12": 1})
+    assert d.equations[0].arm.values.tolist() == small_frame["t"].tolist()
+    with pytest.raises(OptionError, match="treatment_type for 't' must be one of"):
+        build_design("y ~ 1 | t : z", small_frame, treatment_type="dose")
+
+
+def test_multiarm_equations(small_frame):
+    small_frame["arm"] = np.tile(["ctl", "A", "B"], 20)
+    d = build_design("y ~ x1 | arm : z", small_frame, control={"arm": "ctl"})
+    assert [eq.label for eq in d.equations] == ["arm[A]", "arm[B]"]
+    a, b = d.equations
+    assert a.arm.values.sum() == 20 and b.arm.values.sum() == 20
+    assert not np.any(a.arm.values * b.arm.values)
+    assert d.x_names == ["x1", "z"]
+
+
+def test_several_treatment_parts(small_frame):
+    small_frame["s"] = np.repeat([0, 1], 30)
+    d = build_design("y ~ x1 | t : z | s : C(w)", small_frame)
+    assert [eq.label for eq in d.equations] == ["t", "s"]
+    assert d.x_names == ["x1", "z", "C(w)[T.b]", "C(w)[T.c]"]
+    table = d.group_table()
+    assert table["treatment"].tolist() == ["t", "t", "s", "s", "s"]
+
+
+def test_treatment_collinear_with_control(small_frame):
+    small_frame["t_copy"] = small_frame["t"] * 1.0
+    with pytest.raises(DataError, match="not identified"):
+        build_design("y ~ t_copy | t : z", small_frame)

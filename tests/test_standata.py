@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+
+import hetfx
+from hetfx.design import build_design
+from hetfx.families import get_family
+from hetfx.program import program_hash, render
+from hetfx.standata import aggregated_binomial, build_stan_input, design_matrix, scaling
+
+
+def _design(n=300, seed=0, **kw):
+    sim = hetfx.datasets.simulate(n=n, n_modifiers=3, seed=seed, **kw)
+    return sim, build_design(sim.formula, sim.data, warn_groups=False)
+
+
+def test_one_program_per_family_and_data_free():
+    g, b = render("gaussian"), render("bernoulli")
+    assert g != b and program_hash(g) == program_hash(render("gaussian"))
+    assert "binomial_logit_glm_lpmf" in b and "quad_form_sym(WtW, gamma)" in g
+    # nothing of a dataset is in the text: sizes, switches and priors are data
+    for word in ("int<lower=0> K;", "int<lower=0> G;", "prior_dist_sigma_theta"):
+        assert word in g and word in b
+
+
+def test_sufficient_statistics_match_row_wise_design():
+    sim, design = _design()
+    si = build_stan_input(design, get_family("gaussian"))
+    W = design_matrix(design, scaling(design))
+    r = design.y - si.data["y_shift"]
+    np.testing.assert_allclose(si.data["WtW"], W.T @ W, rtol=1e-10, atol=1e-8)
+    np.testing.assert_allclose(si.data["Wty"], W.T @ r, rtol=1e-10, atol=1e-8)
+    assert si.data["yty"] == pytest.approx(r @ r)
+    assert np.array_equal(si.data["WtW"], si.data["WtW"].T)
+    # and the quadratic form gives the row-wise residual sum of squares
+    gamma = np.random.default_rng(1).normal(size=W.shape[1])
+    ssr_rows = np.sum((r - W @ gamma) ** 2)
+    ssr_suff = (
+        si.data["yty"] - 2 * gamma @ si.data["Wty"] + gamma @ si.data["WtW"] @ gamma
+    )
+    assert ssr_suff == pytest.approx(ssr_rows, rel=1e-9)
+
+
+def test_suff_stats_in_chunks(monkeypatch):
+    sim, design = _design(n=1000)
+    whole = build_stan_input(design, get_family("gaussian")).data
+    monkeypatch.setattr("hetfx.standata.CHUNK_ROWS", 97)
+    chunked = build_stan_input(design, get_family("gaussian")).data
+    np.testing.assert_allclose(chunked["WtW"], whole["WtW"], rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(chunked["Wty"], whole["Wty"], rtol=1e-10, atol=1e-9)
+
+
+def test_scaled_design_maps_back_to_user_scale():
+    sim, design = _design()
+    sc = scaling(design)
+    W = design_matrix(design, sc)
+    K, L = design.X.shape[1], 3
+    rng = np.random.default_rng(2)
+    # user-scale parameters and the standardised ones the program samples
+    alpha, beta, a, lam = 0.3, rng.normal(size=K), 0.4, rng.normal(size=L)
+    v = rng.normal(size=W.shape[1] - 1 - K - 1 - L)
+    beta_std = beta * sc.x_scale
+    alpha_raw = alpha + beta @ sc.x_mean
+    lambda_std = lam * sc.z_scale
+    a_centred = a + lam @ sc.z_mean
+    gamma = np.concatenate([[alpha_raw], beta_std, [a_centred], lambda_std, v])
+    eq = design.equations[0]
+    t = eq.arm.values
+    onehot = np.zeros((design.n, len(v)))
+    has = eq.grouping.index >= 0
+    onehot[np.flatnonzero(has), eq.grouping.index[has]] = 1
+    eta_user = alpha + design.X @ beta + t * (a + eq.Z @ lam + onehot @ v)
+    np.testing.assert_allclose(W @ gamma, eta_user, atol=1e-10)
+
+
+def test_bernoulli_rows_are_aggregated_exactly():
+    rng = np.random.default_rng(3)
+    n = 2000
+    import pandas as pd
+
+    df = pd.DataFrame(
+        {
+            "y": rng.integers(0, 2, n),
+            "t": rng.integers(0, 2, n),
+            "z1": rng.integers(0, 2, n),
+            "z2": rng.integers(0, 2, n),
+            "x": rng.integers(0, 3, n),
+        }
+    )
+    design = build_design("y ~ C(x) | t : z1 + z2", df, warn_groups=False)
+    agg = aggregated_binomial(design, scaling(design), df["y"].to_numpy())
+    assert agg["N"] <= 2 * 2 * 2 * 3
+    assert agg["trials"].sum() == n and agg["y"].sum() == df["y"].sum()
+    si = build_stan_input(design, get_family("bernoulli"))
+    assert si.info == {"rows": n, "aggregated_rows": agg["N"]}
+
+
+def test_group_averages_and_weights():
+    sim, design = _design()
+    si = build_stan_input(design, get_family("gaussian"))
+    table = design.group_table()
+    np.testing.assert_allclose(si.data["ate_weight"].sum(axis=1), [1.0])
+    np.testing.assert_allclose(
+        si.data["ate_weight"][0], table["n_treated"] / table["n_treated"].sum()
+    )
+    # discrete modifiers: each group's mean Z is its modifier values
+    np.testing.assert_allclose(si.data["z_group"], table[["z1", "z2", "z3"]].to_numpy())
+    assert si.coords["group"][0] == "treat | z1=0, z2=0, z3=0"
