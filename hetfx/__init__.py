@@ -1,6 +1,8 @@
 """hetfx: Bayesian hierarchical models of heterogeneous treatment effects."""
 
 from . import datasets, families, priors
+from .baseline import ols_interactions
+from .checks import compare
 from .design import groups
 from .errors import (
     BackendError,
@@ -14,6 +16,7 @@ from .errors import (
 from .families import Family
 from .groups import GroupingWarning
 from .model import HetModel, fit
+from .persist import load
 from .results import ConvergenceWarning, HetFit
 
 __version__ = "0.1.0"
@@ -31,7 +34,10 @@ __all__ = [
     "OptionError",
     "PriorError",
     "SamplingError",
+    "compare",
     "datasets",
+    "load",
+    "ols_interactions",
     "families",
     "fit",
     "groups",

@@ -81,6 +81,75 @@ class Design:
     def n(self) -> int:
         return int(self.y.shape[0])
 
+    def without_frame(self) -> Design:
+        """A copy without the data frame (the arrays stay), for saving."""
+        return Design(
+            self.formula,
+            self.y,
+            self.X,
+            self.x_names,
+            self.equations,
+            pd.DataFrame(),
+            self.n_dropped,
+            self.specs,
+        )
+
+    def new_rows(
+        self, data: Any
+    ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """X, and per equation Z and the group index, for new data.
+
+        Rows whose modifier combination was not seen in training get
+        ``NO_GROUP``. Missing values in used variables raise DataError.
+        """
+        frame = as_frame(data).reset_index(drop=True)
+        used = [
+            v
+            for v in self.formula.variables
+            if v not in self.formula.outcome_variables
+            and v not in self.formula.treatments
+        ]
+        check_variables(frame, used, self.formula.text)
+        if frame[used].isna().any().any():
+            bad = [v for v in used if frame[v].isna().any()]
+            raise DataError(f"New data have missing values in: {', '.join(bad)}.")
+        columns: dict[str, np.ndarray] = {}
+        z_of: dict[str, np.ndarray] = {}
+        for key, spec in self.specs.items():
+            if spec is None:
+                if key != "controls":
+                    z_of[key] = np.zeros((len(frame), 0))
+                continue
+            mm = spec.get_model_matrix(frame)
+            names = [str(c) for c in mm.columns if c != "Intercept"]
+            values = mm[names].to_numpy(dtype=float)
+            if key != "controls":
+                z_of[key] = values
+            columns.update({n: values[:, j] for j, n in enumerate(names)})
+        X = (
+            np.column_stack([columns[n] for n in self.x_names])
+            if self.x_names
+            else np.zeros((len(frame), 0))
+        )
+        Zs = [z_of[eq.arm.variable] for eq in self.equations]
+        groups = [eq.grouping.assign(frame) for eq in self.equations]
+        return X, Zs, groups
+
+    def treatment_values(self, data: Any) -> list[np.ndarray]:
+        """T of each equation for new data, coded as in training."""
+        frame = as_frame(data).reset_index(drop=True)
+        check_variables(frame, self.formula.treatments, self.formula.text)
+        out = []
+        for eq in self.equations:
+            col = frame[eq.arm.variable]
+            if eq.arm.kind == "continuous":
+                out.append(col.to_numpy(dtype=float))
+            elif eq.arm.level is not None:
+                out.append((col == eq.arm.level).to_numpy(dtype=float))
+            else:
+                out.append((col.astype(float) == 1.0).to_numpy(dtype=float))
+        return out
+
     def group_table(self) -> pd.DataFrame:
         """The public group table: treatment, group, modifier values, counts."""
         frames = [eq.grouping.table.assign(treatment=eq.label) for eq in self.equations]

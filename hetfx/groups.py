@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,24 @@ class Grouping:
 
     index: np.ndarray
     table: pd.DataFrame
+    coders: dict[str, Coder] = field(default_factory=dict)
+
+    def assign(self, frame: pd.DataFrame) -> np.ndarray:
+        """Group of each row of new data; ``NO_GROUP`` for unseen combinations."""
+        if not self.coders:
+            return np.zeros(len(frame), dtype=int)
+        cats = {
+            m: c.encode(frame[m].rename(m), strict=False)
+            for m, c in self.coders.items()
+        }
+        lookup = {label: i for i, label in enumerate(self.table["group"])}
+        out = np.full(len(frame), NO_GROUP)
+        for row in range(len(frame)):
+            values = {m: cats[m][row] for m in self.coders}
+            if any(pd.isna(v) for v in values.values()):
+                continue
+            out[row] = lookup.get(group_labels(values), NO_GROUP)
+        return out
 
     @property
     def n_groups(self) -> int:
@@ -110,8 +128,50 @@ def is_continuous(series: pd.Series) -> bool:
     return series.nunique() > DISCRETE_MAX_LEVELS
 
 
-def grouping_codes(series: pd.Series, spec: Any = "auto") -> pd.Categorical:
-    """The grouping values of one modifier, as an ordered categorical.
+@dataclass(frozen=True)
+class Coder:
+    """How one modifier's values map to grouping values (a value or a bin label).
+
+    Attributes
+    ----------
+    name : str
+    categories : list
+        Grouping values in their natural order.
+    edges : numpy.ndarray or None
+        Bin edges for binned variables (``categories`` are then the bin labels).
+    """
+
+    name: str
+    categories: list[Any]
+    edges: np.ndarray | None = None
+
+    def encode(self, series: pd.Series, strict: bool = True) -> pd.Categorical:
+        """Grouping values of ``series``; unknown values raise or become missing."""
+        if self.edges is None:
+            cat = pd.Categorical(series.to_numpy(), categories=self.categories)
+        else:
+            cat = pd.cut(
+                series.to_numpy(dtype=float),
+                bins=self.edges,
+                labels=self.categories,
+                include_lowest=True,
+            )
+        if strict:
+            missing = int(pd.isna(cat).sum())
+            if missing:
+                where = (
+                    f"the bin edges {self.edges.tolist()}"
+                    if self.edges is not None
+                    else "its known values"
+                )
+                raise DataError(
+                    f"{missing} values of modifier {self.name!r} fall outside {where}."
+                )
+        return pd.Categorical(cat, categories=self.categories, ordered=True)
+
+
+def make_coder(series: pd.Series, spec: Any = "auto") -> Coder:
+    """Build the :class:`Coder` of one modifier.
 
     Parameters
     ----------
@@ -124,13 +184,12 @@ def grouping_codes(series: pd.Series, spec: Any = "auto") -> pd.Categorical:
     if spec == "auto":
         spec = DEFAULT_BINS if is_continuous(series) else None
     if spec is None:
-        values = series.to_numpy()
         levels = (
             list(series.cat.categories)
             if isinstance(series.dtype, pd.CategoricalDtype)
-            else sorted(pd.unique(values), key=lambda v: (str(type(v)), v))
+            else sorted(pd.unique(series.to_numpy()), key=lambda v: (str(type(v)), v))
         )
-        return pd.Categorical(values, categories=levels, ordered=True)
+        return Coder(name, levels)
     if not pd.api.types.is_numeric_dtype(series):
         raise OptionError(f"bins[{name!r}]: only numeric modifiers can be binned.")
     values = series.to_numpy(dtype=float)
@@ -144,14 +203,17 @@ def grouping_codes(series: pd.Series, spec: Any = "auto") -> pd.Categorical:
         f"{'[' if i == 0 else '('}{lo:g}, {hi:g}]"
         for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True))
     ]
-    binned = pd.cut(values, bins=edges, labels=labels, include_lowest=True)
-    outside = int(pd.isna(binned).sum())
-    if outside:
-        raise DataError(
-            f"{outside} values of modifier {name!r} fall outside the bin edges "
-            f"{edges.tolist()}."
-        )
-    return binned.remove_unused_categories()
+    return Coder(name, labels, edges)
+
+
+def grouping_codes(series: pd.Series, spec: Any = "auto") -> pd.Categorical:
+    """The grouping values of one modifier, as an ordered categorical."""
+    return make_coder(series, spec).encode(series)
+
+
+def group_labels(values: dict[str, Any]) -> str:
+    """The readable label of a modifier combination, e.g. ``dem=1, male=0``."""
+    return ", ".join(f"{m}={format_value(v)}" for m, v in values.items())
 
 
 def make_grouping(
@@ -188,9 +250,8 @@ def make_grouping(
             {"group": [ALL_UNITS], "n_treated": [int(treated.sum())], "n": [n]}
         )
         return Grouping(np.where(treated, 0, NO_GROUP), table)
-    cats = {
-        m: grouping_codes(frame[m].rename(m), bins.get(m, "auto")) for m in modifiers
-    }
+    coders = {m: make_coder(frame[m].rename(m), bins.get(m, "auto")) for m in modifiers}
+    cats = {m: coders[m].encode(frame[m].rename(m)) for m in modifiers}
     codes = np.column_stack([cats[m].codes for m in modifiers])
     cell_keys, cell_of_unit = np.unique(codes, axis=0, return_inverse=True)
     cell_of_unit = cell_of_unit.ravel()
@@ -207,13 +268,13 @@ def make_grouping(
         }
         rows.append(
             {
-                "group": ", ".join(f"{m}={format_value(v)}" for m, v in values.items()),
+                "group": group_labels(values),
                 **values,
                 "n_treated": int(n_treated_cell[cell]),
                 "n": int(n_cell[cell]),
             }
         )
-    return Grouping(index, pd.DataFrame(rows))
+    return Grouping(index, pd.DataFrame(rows), coders)
 
 
 def warn_about_groups(table: pd.DataFrame, label: str) -> None:

@@ -178,7 +178,7 @@ class HetModel:
             idata,
             backend=backend.name,
             formula=self.formula,
-            family=self.family.name,
+            family=self.family,
             groups=stan_input.effects_rows,
             coords=stan_input.coords,
             equations=[
@@ -188,6 +188,7 @@ class HetModel:
             priors=summary_table(stan_input.priors),
             options=options.as_dict(),
             info=info,
+            design=design,
         )
         if not prior_only:
             fit.check_convergence()

@@ -9,7 +9,10 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from . import baseline, checks, contrasts, persist, plots, prediction
+from .design import Design
 from .errors import OptionError
+from .families import Family
 
 STAT_COLUMNS = [
     "mean",
@@ -86,18 +89,21 @@ class HetFit:
         *,
         backend: str,
         formula: str,
-        family: str,
+        family: Family,
         groups: pd.DataFrame,
         coords: dict[str, list[str]],
         equations: list[dict[str, Any]],
         priors: pd.DataFrame,
         options: dict[str, Any],
         info: dict[str, Any],
+        design: Design,
     ) -> None:
         self.idata = idata
         self.backend = backend
         self.formula = formula
-        self.family = family
+        self.family_obj = family
+        self.family = family.name
+        self.design = design
         self._groups = groups
         self._coords = coords
         self._equations = equations
@@ -243,6 +249,104 @@ class HetFit:
         for message in messages:
             warnings.warn(message, ConvergenceWarning, stacklevel=3)
         return messages
+
+    # ------------------------------------------------------ interpretation
+    def ols(self, prob: float = 0.9) -> pd.DataFrame:
+        """The fully interacted OLS estimates of the same groups (HC2)."""
+        return baseline.ols_from_design(self.design, _check_prob(prob))
+
+    def compare_ols(self, prob: float = 0.9) -> pd.DataFrame:
+        """Hierarchical against OLS group effects, one row per group.
+
+        ``shrinkage`` is 1 - |hier - grand| / |ols - grand|, with the grand mean
+        the posterior mean ATE of the treatment: 0 means no pooling, 1 full
+        pooling. ``same_sign`` tells whether the two estimates agree in sign.
+        """
+        eff = self.effects(prob)
+        ols = self.ols(prob)
+        grand = self.ate(prob).set_index("treatment")["mean"]
+        keys = ["treatment", "group", "n_treated", "n"]
+        out = eff[keys].copy()
+        out["mean"], out["lower"], out["upper"] = (
+            eff["mean"],
+            eff["lower"],
+            eff["upper"],
+        )
+        out["ols"], out["ols_lower"], out["ols_upper"] = (
+            ols["mean"].to_numpy(),
+            ols["lower"].to_numpy(),
+            ols["upper"].to_numpy(),
+        )
+        out["ols_se"] = ols["sd"].to_numpy()
+        out["grand_mean"] = out["treatment"].map(grand).to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["shrinkage"] = (
+                1
+                - (out["mean"] - out["grand_mean"]).abs()
+                / (out["ols"] - out["grand_mean"]).abs()
+            )
+        out["same_sign"] = np.sign(out["mean"]) == np.sign(out["ols"])
+        return out
+
+    def contrast(
+        self,
+        group_a: str,
+        group_b: str,
+        treatment: str | None = None,
+        prob: float = 0.9,
+    ) -> pd.DataFrame:
+        """Posterior of theta_a - theta_b with ``prob_direction``.
+
+        Groups are named by their label (``"dem=1, male=0"``), or with the
+        treatment (``"alliance | dem=1, male=0"``).
+        """
+        return contrasts.contrast(self, group_a, group_b, treatment, prob)
+
+    def by_modifier(self, prob: float = 0.9) -> pd.DataFrame:
+        """Average effect by modifier value (weighted by treated units), and
+        the differences between values."""
+        return contrasts.by_modifier(self, prob)
+
+    def predict(
+        self,
+        newdata: Any,
+        kind: str = "effect",
+        draws: bool = False,
+        prob: float = 0.9,
+        seed: int = 0,
+    ) -> pd.DataFrame | np.ndarray:
+        """Treatment effect (or expected outcome) of new units; see
+        :func:`hetfx.prediction.predict`. Unseen modifier combinations get the
+        effect of a new group, with a wider interval."""
+        return prediction.predict(self, newdata, kind, draws, prob, seed)
+
+    def ppc(self, ndraws: int = 200, prob: float = 0.9, seed: int = 0) -> pd.DataFrame:
+        """Posterior predictive check: observed against replicated statistics."""
+        return checks.ppc(self, ndraws, prob, seed)
+
+    def loo(self, thin: int | None = None):
+        """PSIS-LOO (arviz ELPDData) from numpy pointwise log-likelihoods."""
+        return checks.loo(self, thin)
+
+    def plot_effects(self, ax=None, ols: bool = False, prob: float = 0.9, sort=True):
+        """Forest plot of group effects; ``ols=True`` overlays the OLS estimates."""
+        return plots.plot_effects(self, ax=ax, ols=ols, prob=prob, sort=sort)
+
+    def plot_modifiers(self, ax=None, prob: float = 0.9):
+        """lambda, a and sigma_theta with their intervals."""
+        return plots.plot_modifiers(self, ax=ax, prob=prob)
+
+    def plot_shrinkage(self, ax=None, prob: float = 0.9):
+        """OLS against hierarchical group effects, point size by group size."""
+        return plots.plot_shrinkage(self, ax=ax, prob=prob)
+
+    def plot_ppc(self, ax=None, ndraws: int = 200, prob: float = 0.9):
+        """Observed group means against their replicated intervals."""
+        return plots.plot_ppc(self, ax=ax, ndraws=ndraws, prob=prob)
+
+    def save(self, path):
+        """Save draws, design and labels to the folder ``path``."""
+        return persist.save(self, path)
 
     # --------------------------------------------------------------- display
     def summary(self, prob: float = 0.9) -> str:

@@ -1,0 +1,123 @@
+"""Posterior predictive checks, PSIS-LOO and model comparison.
+
+Pointwise log-likelihoods and replicated data are computed here in numpy from the
+draws and the design, so the Stan output does not grow with N.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import arviz as az
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .errors import OptionError
+from .posterior import Draws, inv_link, training_eta
+
+if TYPE_CHECKING:
+    from .results import HetFit
+
+MAX_LOGLIK_CELLS = 50_000_000
+
+
+def replicate(fit: HetFit, ndraws: int = 200, seed: int = 0) -> np.ndarray:
+    """Replicated outcomes y_rep, shape (ndraws, N)."""
+    d = Draws.from_idata(fit.idata, ndraws=ndraws, seed=seed)
+    eta = training_eta(d, fit.design)
+    rng = np.random.default_rng(seed)
+    if fit.family_obj.name == "gaussian":
+        return eta + d.extra["sigma"][:, None] * rng.standard_normal(eta.shape)
+    return rng.binomial(1, inv_link(eta, "logit")).astype(float)
+
+
+def ppc(
+    fit: HetFit, ndraws: int = 200, prob: float = 0.9, seed: int = 0
+) -> pd.DataFrame:
+    """Observed statistics against their replicated distribution.
+
+    Rows: the outcome's mean and sd, the treated and control means of each
+    treatment, and the treated mean of every group. ``p_value`` is the posterior
+    predictive P(T(y_rep) >= T(y)); values near 0 or 1 flag misfit.
+    """
+    design = fit.design
+    y = design.y
+    y_rep = replicate(fit, ndraws, seed)
+    stats_: list[tuple[str, np.ndarray]] = [("mean", np.ones(len(y), bool))]
+    for eq in design.equations:
+        stats_.append((f"{eq.label}: treated mean", eq.arm.treated))
+        if eq.arm.kind == "binary":
+            stats_.append((f"{eq.label}: control mean", eq.arm.values == 0))
+        if eq.pooled:
+            for g, label in enumerate(eq.grouping.table["group"]):
+                stats_.append((f"{eq.label} | {label}", eq.grouping.index == g))
+    tail = (1 - prob) / 2
+    rows = []
+    sd_rep = y_rep.std(axis=1)
+    rows.append(_row("sd", y.std(), sd_rep, tail))
+    for name, mask in stats_:
+        rows.append(_row(name, y[mask].mean(), y_rep[:, mask].mean(axis=1), tail))
+    return pd.DataFrame(rows)
+
+
+def _row(name: str, observed: float, rep: np.ndarray, tail: float) -> dict:
+    lower, upper = np.quantile(rep, [tail, 1 - tail])
+    return {
+        "statistic": name,
+        "observed": float(observed),
+        "replicated": float(rep.mean()),
+        "lower": float(lower),
+        "upper": float(upper),
+        "p_value": float((rep >= observed).mean()),
+    }
+
+
+def log_likelihood(fit: HetFit, thin: int = 1) -> np.ndarray:
+    """Pointwise log-likelihood, shape (chain, draw, N), every ``thin``-th draw."""
+    post = fit.idata.posterior.isel(draw=slice(None, None, thin))
+    chains, draws = post.sizes["chain"], post.sizes["draw"]
+    d = Draws.from_idata(fit.idata.isel(draw=slice(None, None, thin)))
+    eta = training_eta(d, fit.design)
+    y = fit.design.y
+    if fit.family_obj.name == "gaussian":
+        ll = stats.norm.logpdf(y[None, :], eta, d.extra["sigma"][:, None])
+    else:
+        ll = y * -np.logaddexp(0, -eta) + (1 - y) * -np.logaddexp(0, eta)
+    return ll.reshape(chains, draws, -1)
+
+
+def loo_data(fit: HetFit, thin: int | None = None) -> az.InferenceData:
+    """An InferenceData with the pointwise log-likelihood, for arviz."""
+    n_draws = fit.idata.posterior.sizes["chain"] * fit.idata.posterior.sizes["draw"]
+    if thin is None:
+        thin = max(1, int(np.ceil(n_draws * fit.design.n / MAX_LOGLIK_CELLS)))
+    ll = log_likelihood(fit, thin)
+    return az.from_dict(
+        posterior={"alpha": fit.idata.posterior["alpha"].values[:, ::thin]},
+        log_likelihood={"y": ll},
+    )
+
+
+def loo(fit: HetFit, thin: int | None = None) -> az.ELPDData:
+    """PSIS-LOO (arviz) from log-likelihoods computed in numpy.
+
+    ``thin`` keeps every thin-th draw; by default draws are thinned only when
+    draws x rows exceed 5e7.
+    """
+    return az.loo(loo_data(fit, thin), pointwise=True)
+
+
+def compare(fits: dict[str, HetFit], **kwargs) -> pd.DataFrame:
+    """Compare fits by PSIS-LOO (``arviz.compare``), e.g. groupings or priors.
+
+    Examples
+    --------
+    >>> hetfx.compare({"5 modifiers": fit5, "3 modifiers": fit3})  # doctest: +SKIP
+    """
+    if not isinstance(fits, dict) or len(fits) < 2:
+        raise OptionError("compare needs a dict of at least two fits.")
+    n = {name: f.design.n for name, f in fits.items()}
+    if len(set(n.values())) > 1:
+        raise OptionError(f"Fits must use the same rows to be compared; rows: {n}.")
+    return az.compare({name: loo_data(f) for name, f in fits.items()}, **kwargs)

@@ -1,0 +1,146 @@
+"""Figures of a fit (matplotlib). Each takes ``ax=`` and returns the Axes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from .results import HetFit
+
+HIER = "#1f5fa8"
+OLS = "#c2410c"
+
+
+def _axes(ax: Axes | None, rows: int) -> Axes:
+    if ax is not None:
+        return ax
+    height = min(2.0 + 0.28 * rows, 30.0)
+    _, ax = plt.subplots(figsize=(8.0, height), layout="constrained")
+    return ax
+
+
+def plot_effects(
+    fit: HetFit,
+    ax: Axes | None = None,
+    ols: bool = False,
+    prob: float = 0.9,
+    sort: bool = True,
+) -> Axes:
+    """Forest plot of the group effects, sorted, with an optional OLS overlay."""
+    eff = fit.effects(prob).reset_index(drop=True)
+    eff["label"] = eff["group"]
+    if eff["treatment"].nunique() > 1:
+        eff["label"] = eff["treatment"] + " | " + eff["group"]
+    if ols:
+        base = fit.ols(prob)
+        eff["ols"], eff["ols_lower"], eff["ols_upper"] = (
+            base["mean"].to_numpy(),
+            base["lower"].to_numpy(),
+            base["upper"].to_numpy(),
+        )
+    if sort:
+        eff = eff.sort_values("mean").reset_index(drop=True)
+    ax = _axes(ax, len(eff))
+    y = np.arange(len(eff))
+    shift = 0.18 if ols else 0.0
+    ax.hlines(y + shift, eff["lower"], eff["upper"], color=HIER, lw=2)
+    ax.plot(eff["mean"], y + shift, "o", color=HIER, label=f"hierarchical ({prob:.0%})")
+    if ols:
+        ax.hlines(y - shift, eff["ols_lower"], eff["ols_upper"], color=OLS, lw=1)
+        ax.plot(
+            eff["ols"],
+            y - shift,
+            "s",
+            mfc="white",
+            color=OLS,
+            label=f"OLS interactions ({prob:.0%})",
+        )
+    ate = fit.ate()["mean"]
+    for value in ate:
+        ax.axvline(value, color="grey", ls="--", lw=1)
+    ax.axvline(0, color="black", lw=0.6)
+    ax.set_yticks(
+        y,
+        [
+            f"{lab}  (n={n})"
+            for lab, n in zip(eff["label"], eff["n_treated"], strict=True)
+        ],
+    )
+    ax.set_xlabel("treatment effect (dashed: ATE)")
+    ax.set_title("Group effects")
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+def plot_modifiers(fit: HetFit, ax: Axes | None = None, prob: float = 0.9) -> Axes:
+    """lambda, the intercept a and sigma_theta, with their intervals."""
+    mods = fit.modifiers(prob).reset_index(drop=True)
+    labels = mods["parameter"]
+    if mods["treatment"].nunique() > 1:
+        labels = mods["treatment"] + ": " + mods["parameter"]
+    ax = _axes(ax, len(mods))
+    y = np.arange(len(mods))[::-1]
+    colors = ["grey" if p == "sigma_theta" else HIER for p in mods["parameter"]]
+    ax.hlines(y, mods["lower"], mods["upper"], color=colors, lw=2)
+    ax.scatter(mods["mean"], y, color=colors, zorder=3)
+    ax.axvline(0, color="black", lw=0.6)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(f"posterior mean and {prob:.0%} interval")
+    ax.set_title("Modifiers (lambda) and pooling scale (sigma_theta)")
+    return ax
+
+
+def plot_shrinkage(fit: HetFit, ax: Axes | None = None, prob: float = 0.9) -> Axes:
+    """OLS estimates against hierarchical ones; point size by group size."""
+    comp = fit.compare_ols(prob)
+    ax = _axes(ax, 12) if ax is None else ax
+    sizes = 15 + 185 * comp["n_treated"] / comp["n_treated"].max()
+    ax.scatter(
+        comp["ols"], comp["mean"], s=sizes, color=HIER, alpha=0.7, edgecolor="white"
+    )
+    finite = comp["ols"][np.isfinite(comp["ols"])]
+    lims = [
+        min(finite.min(), comp["mean"].min()),
+        max(finite.max(), comp["mean"].max()),
+    ]
+    pad = 0.05 * (lims[1] - lims[0] or 1)
+    lims = [lims[0] - pad, lims[1] + pad]
+    ax.plot(lims, lims, color="grey", lw=1, label="no shrinkage (y = x)")
+    for grand in comp["grand_mean"].unique():
+        ax.axhline(grand, color=OLS, ls="--", lw=1, label="ATE (full pooling)")
+    ax.set_xlim(lims)
+    ax.set_xlabel("OLS interaction estimate (no pooling)")
+    ax.set_ylabel("hierarchical estimate (partial pooling)")
+    ax.set_title("Shrinkage of group effects (point size: treated units)")
+    ax.legend(loc="upper left", fontsize="small")
+    return ax
+
+
+def plot_ppc(
+    fit: HetFit, ax: Axes | None = None, ndraws: int = 200, prob: float = 0.9
+) -> Axes:
+    """Observed treated mean of every group against its replicated interval."""
+    table = fit.ppc(ndraws=ndraws, prob=prob)
+    table = table[table["statistic"].str.contains(" \\| ")].reset_index(drop=True)
+    ax = _axes(ax, len(table))
+    y = np.arange(len(table))[::-1]
+    ax.hlines(
+        y,
+        table["lower"],
+        table["upper"],
+        color="grey",
+        lw=3,
+        alpha=0.6,
+        label=f"replicated ({prob:.0%})",
+    )
+    ax.plot(table["observed"], y, "o", color=OLS, label="observed")
+    ax.set_yticks(y, table["statistic"].str.split(" \\| ").str[1])
+    ax.set_xlabel("mean outcome of the group's treated units")
+    ax.set_title("Posterior predictive check by group")
+    ax.legend(loc="lower right", fontsize="small")
+    return ax

@@ -1,0 +1,125 @@
+"""Unit-level quantities from the draws: tau, the linear predictor, y_rep, log-lik.
+
+Everything here is numpy on the draws and the design, so the Stan output does not
+grow with N (the gaussian program sees only sufficient statistics).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import arviz as az
+import numpy as np
+
+from .design import Design
+from .groups import NO_GROUP
+
+
+@dataclass
+class Draws:
+    """Posterior draws flattened over chains: shape (S, ...)."""
+
+    alpha: np.ndarray
+    beta: np.ndarray
+    a: np.ndarray
+    lam: np.ndarray
+    delta: np.ndarray
+    sigma_theta: np.ndarray
+    extra: dict[str, np.ndarray]
+
+    @property
+    def size(self) -> int:
+        return int(self.alpha.shape[0])
+
+    @classmethod
+    def from_idata(
+        cls, idata: az.InferenceData, ndraws: int | None = None, seed: int = 0
+    ) -> Draws:
+        """Flatten the posterior; keep ``ndraws`` draws at random when given."""
+        post = idata.posterior
+
+        def flat(name: str) -> np.ndarray:
+            values = np.asarray(post[name].values)
+            return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
+
+        names = ["alpha", "beta", "a", "lambda", "delta", "sigma_theta"]
+        arrays = {n: flat(n) for n in names}
+        extra = {n: flat(n) for n in ("sigma",) if n in post}
+        total = arrays["alpha"].shape[0]
+        if ndraws is not None and ndraws < total:
+            keep = np.sort(
+                np.random.default_rng(seed).choice(total, ndraws, replace=False)
+            )
+            arrays = {k: v[keep] for k, v in arrays.items()}
+            extra = {k: v[keep] for k, v in extra.items()}
+        return cls(
+            arrays["alpha"],
+            arrays["beta"],
+            arrays["a"],
+            arrays["lambda"],
+            arrays["delta"],
+            arrays["sigma_theta"],
+            extra,
+        )
+
+
+def unit_effects(
+    draws: Draws,
+    design: Design,
+    Zs: list[np.ndarray],
+    groups: list[np.ndarray],
+    rng: np.random.Generator,
+) -> list[np.ndarray]:
+    """tau_e,i for every equation and unit: shape (S, n) each.
+
+    A unit whose modifier combination was never seen gets
+    ``a + Z lambda + sigma_theta * u`` with a fresh u ~ N(0, 1) per draw, shared
+    by the units of the same unseen combination.
+    """
+    out = []
+    l0 = g0 = 0
+    for e, eq in enumerate(design.equations):
+        L = eq.Z.shape[1]
+        Z, idx = Zs[e], groups[e]
+        tau = draws.a[:, e, None] + draws.lam[:, l0 : l0 + L] @ Z.T
+        if eq.pooled:
+            seen = idx != NO_GROUP
+            tau[:, seen] += draws.delta[:, g0 + idx[seen]]
+            unseen = ~seen
+            if unseen.any():
+                keys = [tuple(row) for row in Z[unseen]]
+                uniq = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+                u = rng.standard_normal((draws.size, len(uniq)))
+                cols = np.array([uniq[k] for k in keys])
+                tau[:, unseen] += draws.sigma_theta[:, e, None] * u[:, cols]
+            g0 += eq.n_groups
+        out.append(tau)
+        l0 += L
+    return out
+
+
+def linear_predictor(
+    draws: Draws, X: np.ndarray, Ts: list[np.ndarray], taus: list[np.ndarray]
+) -> np.ndarray:
+    """eta = alpha + X beta + sum_e T_e tau_e, shape (S, n)."""
+    eta = draws.alpha[:, None] + draws.beta @ X.T
+    for t, tau in zip(Ts, taus, strict=True):
+        eta = eta + t[None, :] * tau
+    return eta
+
+
+def training_eta(draws: Draws, design: Design) -> np.ndarray:
+    """The linear predictor of the training rows."""
+    Zs = [eq.Z for eq in design.equations]
+    groups = [eq.grouping.index for eq in design.equations]
+    taus = unit_effects(draws, design, Zs, groups, np.random.default_rng(0))
+    return linear_predictor(
+        draws, design.X, [eq.arm.values for eq in design.equations], taus
+    )
+
+
+def inv_link(eta: np.ndarray, link: str) -> np.ndarray:
+    """The response scale of the linear predictor."""
+    if link == "logit":
+        return 1.0 / (1.0 + np.exp(-eta))
+    return eta

@@ -1,0 +1,83 @@
+"""Predictions for new units: their treatment effect or their expected outcome."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import OptionError
+from .groups import NO_GROUP
+from .posterior import Draws, inv_link, linear_predictor, unit_effects
+
+if TYPE_CHECKING:
+    from .results import HetFit
+
+
+def predict(
+    fit: HetFit,
+    newdata: Any,
+    kind: str = "effect",
+    draws: bool = False,
+    prob: float = 0.9,
+    seed: int = 0,
+) -> pd.DataFrame | np.ndarray:
+    """Each new unit's treatment effect or expected outcome.
+
+    A unit whose modifier combination was seen in training gets its group's
+    effect. An unseen combination gets the effect the model implies for a new
+    group, ``a + Z lambda + sigma_theta * u`` with a fresh ``u ~ N(0, 1)``, so its
+    interval is wider: it carries the between-group variation.
+
+    Parameters
+    ----------
+    kind : {"effect", "outcome"}
+        ``"effect"``: tau of each treatment equation (per unit of a continuous
+        treatment). ``"outcome"``: E[y] on the response scale, using the units'
+        own treatment values.
+    draws : bool
+        Return the draws, shape (S, units[, treatments]), instead of a table.
+    """
+    if kind not in ("effect", "outcome"):
+        raise OptionError(f"kind must be 'effect' or 'outcome', got {kind!r}.")
+    design = fit.design
+    X, Zs, groups = design.new_rows(newdata)
+    d = Draws.from_idata(fit.idata)
+    rng = np.random.default_rng(seed)
+    taus = unit_effects(d, design, Zs, groups, rng)
+    labels = [eq.label for eq in design.equations]
+
+    chains = fit.idata.posterior.sizes["chain"]
+
+    def per_chain(x: np.ndarray) -> np.ndarray:
+        return x.reshape(chains, -1)
+
+    if kind == "outcome":
+        Ts = design.treatment_values(newdata)
+        values = inv_link(linear_predictor(d, X, Ts, taus), fit.family_obj.link)
+        if draws:
+            return values
+        rows = [{"row": i} for i in range(values.shape[1])]
+        return fit._table(
+            rows, [per_chain(values[:, i]) for i in range(values.shape[1])], prob
+        )
+    if draws:
+        stacked = np.stack(taus, axis=-1)
+        return stacked[..., 0] if len(taus) == 1 else stacked
+    rows, out = [], []
+    for e, label in enumerate(labels):
+        table = design.equations[e].grouping.table
+        for i in range(X.shape[0]):
+            g = groups[e][i]
+            seen = g != NO_GROUP
+            rows.append(
+                {
+                    "row": i,
+                    "treatment": label,
+                    "group": table["group"].iloc[g] if seen else "(new group)",
+                    "seen": bool(seen),
+                }
+            )
+            out.append(per_chain(taus[e][:, i]))
+    return fit._table(rows, out, prob)
