@@ -138,8 +138,9 @@ def simulate_rows(n: int, seed: int = 0) -> tuple[str, pd.DataFrame]:
 def bench_rows(backend: str, max_rows: int) -> None:
     print("\nGaussian model, 64 groups, 10 controls: warm fit time against N")
     print(f"  {'rows':>9s} {'design+suffstats':>17s} {'sampling':>9s} {'total':>8s}")
+    print("  (parameterization='auto': centred once every group has 100+ treated)")
     formula, _ = simulate_rows(1000)
-    model = hetfx.HetModel(formula, backend=backend)
+    model = hetfx.HetModel(formula, backend=backend, parameterization="auto")
     model.compile()
     n = 10_000
     while n <= max_rows:
@@ -148,7 +149,10 @@ def bench_rows(backend: str, max_rows: int) -> None:
         fit = model.fit(data, chains=4, iter_warmup=1000, iter_sampling=1000, seed=1)
         total = time.perf_counter() - start
         sampling = fit.timing["sampling"]
-        print(f"  {n:9d} {total - sampling:16.2f}s {sampling:8.2f}s {total:7.2f}s")
+        print(
+            f"  {n:9d} {total - sampling:16.2f}s {sampling:8.2f}s {total:7.2f}s"
+            f"   min ESS {fit.diagnostics()['min_ess_bulk']:.0f}"
+        )
         n *= 10
     print(f"  peak memory {peak_memory_mb():.0f} MB")
 

@@ -48,15 +48,9 @@ def ols_design(design: Design) -> tuple[np.ndarray, list[tuple[int, int]]]:
 def ols_from_design(design: Design, prob: float = 0.9) -> pd.DataFrame:
     """One OLS estimate per group with HC2 standard errors, as a tidy table."""
     W, where = ols_design(design)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = sm.OLS(design.y, W).fit(cov_type="HC2")
-    params = np.asarray(result.params)
-    se = np.asarray(result.bse)
-    table = design.group_table()
     cols = [c for _, c in where]
-    est, sd = params[cols], se[cols]
-    sd = np.where(np.isfinite(sd), sd, np.nan)
+    est, sd = ols_hc2(design.y, W, cols)
+    table = design.group_table()
     z = stats.norm.ppf(0.5 + prob / 2)
     out = table.assign(
         mean=est,
@@ -75,6 +69,31 @@ def ols_from_design(design: Design, prob: float = 0.9) -> pd.DataFrame:
         )
         out.loc[singular, ["sd", "lower", "upper", "p_value"]] = np.nan
     return out
+
+
+def ols_hc2(
+    y: np.ndarray, W: np.ndarray, cols: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """OLS estimates and HC2 standard errors of the columns ``cols``.
+
+    A group of one treated unit has leverage 1: its coefficient fits that unit
+    exactly and has no HC2 standard error (NaN). Those units and columns are left
+    out of the covariance, which leaves every other estimate unchanged.
+    """
+    fitted = sm.OLS(y, W).fit()
+    est = np.asarray(fitted.params)[cols]
+    leverage = fitted.get_influence().hat_matrix_diag
+    exact = leverage > 1 - 1e-8
+    keep_cols = np.ones(W.shape[1], dtype=bool)
+    if exact.any():
+        keep_cols = np.abs(W[~exact]).sum(axis=0) > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        robust = sm.OLS(y[~exact], W[~exact][:, keep_cols]).fit(cov_type="HC2")
+    se_all = np.full(W.shape[1], np.nan)
+    se_all[keep_cols] = np.asarray(robust.bse)
+    se = se_all[cols]
+    return est, np.where(np.isfinite(se), se, np.nan)
 
 
 def ols_interactions(

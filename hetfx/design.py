@@ -17,6 +17,7 @@ from .data import as_frame, check_finite, check_variables, drop_missing
 from .errors import DataError, FormulaError
 from .formula import ParsedFormula, parse_formula
 from .groups import (
+    NO_GROUP,
     Grouping,
     GroupingWarning,
     make_grouping,
@@ -62,6 +63,15 @@ class Equation:
     @property
     def n_groups(self) -> int:
         return self.grouping.n_groups if self.pooled else 0
+
+    def group_means(self) -> np.ndarray:
+        """zbar_g: mean Z over each group's treated units, shape (G_e, L_e)."""
+        idx = self.grouping.index
+        has = idx != NO_GROUP
+        counts = np.bincount(idx[has], minlength=self.n_groups)
+        sums = np.zeros((self.n_groups, self.Z.shape[1]))
+        np.add.at(sums, idx[has], self.Z[has])
+        return sums / np.maximum(counts, 1)[:, None]
 
 
 @dataclass
@@ -197,25 +207,28 @@ def find_collinear(
 ) -> str | None:
     """Name the first column that is constant or a combination of earlier ones.
 
+    One QR decomposition of [1, matrix]: a column whose diagonal entry of R is
+    negligible against its norm lies in the span of the columns before it.
+
     Returns a message, or None when the columns are linearly independent of each
     other and of the intercept.
     """
-    n = matrix.shape[0]
-    basis = np.ones((n, 1))
-    kept = ["(intercept)"]
+    if matrix.shape[1] == 0:
+        return None
     for j, name in enumerate(names):
-        col = matrix[:, j]
-        if np.ptp(col) == 0:
+        if np.ptp(matrix[:, j]) == 0:
             return f"{name!r} is constant"
-        coef, *_ = np.linalg.lstsq(basis, col, rcond=None)
-        resid = col - basis @ coef
-        if np.linalg.norm(resid) <= tol * max(np.linalg.norm(col), 1.0) * np.sqrt(n):
-            partners = [kept[i] for i in np.flatnonzero(np.abs(coef) > 1e-6) if i > 0]
-            with_ = ", ".join(map(repr, partners)) or "the intercept"
-            return f"{name!r} is perfectly collinear with {with_}"
-        basis = np.column_stack([basis, col])
-        kept.append(name)
-    return None
+    full = np.column_stack([np.ones(matrix.shape[0]), matrix])
+    r = np.abs(np.diag(np.linalg.qr(full, mode="r")))
+    norms = np.linalg.norm(full, axis=0)
+    bad = np.flatnonzero(r[1:] <= tol * np.maximum(norms[1:], 1.0) * 10)
+    if bad.size == 0:
+        return None
+    j = int(bad[0])
+    coef, *_ = np.linalg.lstsq(full[:, : j + 1], full[:, j + 1], rcond=None)
+    partners = [names[i - 1] for i in np.flatnonzero(np.abs(coef) > 1e-6) if i > 0]
+    with_ = ", ".join(map(repr, partners)) or "the intercept"
+    return f"{names[j]!r} is perfectly collinear with {with_}"
 
 
 def build_design(

@@ -253,8 +253,9 @@ def make_grouping(
     coders = {m: make_coder(frame[m].rename(m), bins.get(m, "auto")) for m in modifiers}
     cats = {m: coders[m].encode(frame[m].rename(m)) for m in modifiers}
     codes = np.column_stack([cats[m].codes for m in modifiers])
-    cell_keys, cell_of_unit = np.unique(codes, axis=0, return_inverse=True)
-    cell_of_unit = cell_of_unit.ravel()
+    cell_keys, cell_of_unit = _unique_rows(
+        codes, [len(cats[m].categories) for m in modifiers]
+    )
     n_cell = np.bincount(cell_of_unit, minlength=len(cell_keys))
     n_treated_cell = np.bincount(cell_of_unit[treated], minlength=len(cell_keys))
     cells = np.flatnonzero(n_treated_cell > 0)  # lexicographic order of codes
@@ -275,6 +276,20 @@ def make_grouping(
             }
         )
     return Grouping(index, pd.DataFrame(rows), coders)
+
+
+def _unique_rows(codes: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of small non-negative integer codes (lexicographic order),
+    and the row of each unit; through one integer key when it fits in int64."""
+    if float(np.prod([max(s, 1) for s in sizes], dtype=float)) < 2**62:
+        radix = np.cumprod([1, *[max(s, 1) for s in sizes[::-1]]])[:-1][::-1]
+        keys, inverse = np.unique(codes.astype(np.int64) @ radix, return_inverse=True)
+        rows = np.column_stack(
+            [(keys // r) % max(s, 1) for r, s in zip(radix, sizes, strict=True)]
+        )
+        return rows, inverse.ravel()
+    rows, inverse = np.unique(codes, axis=0, return_inverse=True)
+    return rows, inverse.ravel()
 
 
 def warn_about_groups(table: pd.DataFrame, label: str) -> None:

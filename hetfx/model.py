@@ -42,10 +42,11 @@ class HetModel:
         Control level of categorical treatments, and treatment type overrides.
     backend : {"auto", "cmdstanpy", "pystan"}
     missing : {"drop", "raise"}
-    parameterization : {"noncentred", "centred"}
-        How the group deviations are sampled. Non-centred (the default) suits
-        small groups; centred suits large, precisely measured groups. Both run
-        the same compiled program.
+    parameterization : {"noncentred", "centred", "auto"}
+        How the group effects are sampled. Non-centred (the default) suits small
+        groups; centred suits large, precisely measured groups; ``"auto"`` picks
+        centred when every group has at least 100 treated units. All three run the
+        same compiled program.
 
     Examples
     --------
@@ -78,7 +79,7 @@ class HetModel:
         self.treatment_type = treatment_type
         self.backend_name = backend
         self.missing = missing
-        self.noncentred = _noncentred(parameterization)
+        self.parameterization = _parameterization(parameterization)
         self._backend: Backend | None = None
         self._compiled: Compiled | None = None
 
@@ -151,7 +152,11 @@ class HetModel:
         options = sampler_options(chains, iter_warmup, iter_sampling, seed, **sampler)
         design = self.design(data)
         stan_input = build_stan_input(
-            design, self.family, self.priors, prior_only, self.noncentred
+            design,
+            self.family,
+            self.priors,
+            prior_only,
+            use_noncentred(self.parameterization, design),
         )
         backend = self.backend
         was_compiled = self._compiled is not None
@@ -195,15 +200,42 @@ class HetModel:
         return fit
 
 
-def _noncentred(parameterization: str) -> bool:
+AUTO_CENTRED_MIN_GROUP = 100
+
+
+def _parameterization(parameterization: str) -> str:
     key = str(parameterization).lower().replace("-", "").replace("_", "")
-    if key in ("noncentred", "noncentered"):
-        return True
-    if key in ("centred", "centered"):
-        return False
-    raise OptionError(
-        f"parameterization must be 'noncentred' or 'centred', got {parameterization!r}."
-    )
+    names = {
+        "noncentred": "noncentred",
+        "noncentered": "noncentred",
+        "centred": "centred",
+        "centered": "centred",
+        "auto": "auto",
+    }
+    if key not in names:
+        raise OptionError(
+            "parameterization must be 'noncentred', 'centred' or 'auto', got "
+            f"{parameterization!r}."
+        )
+    return names[key]
+
+
+def use_noncentred(parameterization: str, design: Design) -> bool:
+    """Non-centred unless chosen, or ``"auto"`` and every group is large.
+
+    ``"auto"`` picks the centred form when each group has at least
+    ``AUTO_CENTRED_MIN_GROUP`` treated units: the data then pin each group effect
+    down and the centred form samples far better (the non-centred one suits
+    small groups).
+    """
+    if parameterization != "auto":
+        return parameterization == "noncentred"
+    sizes = [
+        int(eq.grouping.table["n_treated"].min())
+        for eq in design.equations
+        if eq.pooled
+    ]
+    return not sizes or min(sizes) < AUTO_CENTRED_MIN_GROUP
 
 
 def example_input(family: Family) -> StanInput:

@@ -16,12 +16,24 @@ HIER = "#1f5fa8"
 OLS = "#c2410c"
 
 
-def _axes(ax: Axes | None, rows: int) -> Axes:
+def _axes(ax: Axes | None, rows: int, label_chars: int = 20) -> Axes:
+    """The given Axes, or a new figure sized for ``rows`` labelled rows."""
     if ax is not None:
         return ax
-    height = min(2.0 + 0.28 * rows, 30.0)
-    _, ax = plt.subplots(figsize=(8.0, height), layout="constrained")
+    height = min(2.2 + 0.3 * rows, 30.0)
+    width = 5.5 + 0.075 * label_chars
+    _, ax = plt.subplots(figsize=(width, height), layout="constrained")
     return ax
+
+
+def _legend_below(ax: Axes) -> None:
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.09),
+        ncol=2,
+        fontsize="small",
+        frameon=False,
+    )
 
 
 def plot_effects(
@@ -45,7 +57,10 @@ def plot_effects(
         )
     if sort:
         eff = eff.sort_values("mean").reset_index(drop=True)
-    ax = _axes(ax, len(eff))
+    labels = [
+        f"{lab}  (n={n})" for lab, n in zip(eff["label"], eff["n_treated"], strict=True)
+    ]
+    ax = _axes(ax, len(eff), max(map(len, labels)))
     y = np.arange(len(eff))
     shift = 0.18 if ols else 0.0
     ax.hlines(y + shift, eff["lower"], eff["upper"], color=HIER, lw=2)
@@ -64,16 +79,10 @@ def plot_effects(
     for value in ate:
         ax.axvline(value, color="grey", ls="--", lw=1)
     ax.axvline(0, color="black", lw=0.6)
-    ax.set_yticks(
-        y,
-        [
-            f"{lab}  (n={n})"
-            for lab, n in zip(eff["label"], eff["n_treated"], strict=True)
-        ],
-    )
+    ax.set_yticks(y, labels)
     ax.set_xlabel("treatment effect (dashed: ATE)")
     ax.set_title("Group effects")
-    ax.legend(loc="lower right", fontsize="small")
+    _legend_below(ax)
     return ax
 
 
@@ -83,7 +92,7 @@ def plot_modifiers(fit: HetFit, ax: Axes | None = None, prob: float = 0.9) -> Ax
     labels = mods["parameter"]
     if mods["treatment"].nunique() > 1:
         labels = mods["treatment"] + ": " + mods["parameter"]
-    ax = _axes(ax, len(mods))
+    ax = _axes(ax, len(mods), int(labels.str.len().max()))
     y = np.arange(len(mods))[::-1]
     colors = ["grey" if p == "sigma_theta" else HIER for p in mods["parameter"]]
     ax.hlines(y, mods["lower"], mods["upper"], color=colors, lw=2)
@@ -98,7 +107,8 @@ def plot_modifiers(fit: HetFit, ax: Axes | None = None, prob: float = 0.9) -> Ax
 def plot_shrinkage(fit: HetFit, ax: Axes | None = None, prob: float = 0.9) -> Axes:
     """OLS estimates against hierarchical ones; point size by group size."""
     comp = fit.compare_ols(prob)
-    ax = _axes(ax, 12) if ax is None else ax
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 5.5), layout="constrained")
     sizes = 15 + 185 * comp["n_treated"] / comp["n_treated"].max()
     ax.scatter(
         comp["ols"], comp["mean"], s=sizes, color=HIER, alpha=0.7, edgecolor="white"
@@ -127,7 +137,8 @@ def plot_ppc(
     """Observed treated mean of every group against its replicated interval."""
     table = fit.ppc(ndraws=ndraws, prob=prob)
     table = table[table["statistic"].str.contains(" \\| ")].reset_index(drop=True)
-    ax = _axes(ax, len(table))
+    names = table["statistic"].str.split(" \\| ").str[1]
+    ax = _axes(ax, len(table), int(names.str.len().max()))
     y = np.arange(len(table))[::-1]
     ax.hlines(
         y,
@@ -139,8 +150,8 @@ def plot_ppc(
         label=f"replicated ({prob:.0%})",
     )
     ax.plot(table["observed"], y, "o", color=OLS, label="observed")
-    ax.set_yticks(y, table["statistic"].str.split(" \\| ").str[1])
+    ax.set_yticks(y, names)
     ax.set_xlabel("mean outcome of the group's treated units")
     ax.set_title("Posterior predictive check by group")
-    ax.legend(loc="lower right", fontsize="small")
+    _legend_below(ax)
     return ax

@@ -23,7 +23,7 @@ class Draws:
     beta: np.ndarray
     a: np.ndarray
     lam: np.ndarray
-    delta: np.ndarray
+    theta: np.ndarray
     sigma_theta: np.ndarray
     extra: dict[str, np.ndarray]
 
@@ -42,7 +42,7 @@ class Draws:
             values = np.asarray(post[name].values)
             return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
 
-        names = ["alpha", "beta", "a", "lambda", "delta", "sigma_theta"]
+        names = ["alpha", "beta", "a", "lambda", "theta", "sigma_theta"]
         arrays = {n: flat(n) for n in names}
         extra = {n: flat(n) for n in ("sigma",) if n in post}
         total = arrays["alpha"].shape[0]
@@ -57,7 +57,7 @@ class Draws:
             arrays["beta"],
             arrays["a"],
             arrays["lambda"],
-            arrays["delta"],
+            arrays["theta"],
             arrays["sigma_theta"],
             extra,
         )
@@ -84,7 +84,12 @@ def unit_effects(
         tau = draws.a[:, e, None] + draws.lam[:, l0 : l0 + L] @ Z.T
         if eq.pooled:
             seen = idx != NO_GROUP
-            tau[:, seen] += draws.delta[:, g0 + idx[seen]]
+            # theta_g + (Z_i - zbar_g) lambda: a, lambda enter through theta
+            zbar = eq.group_means()
+            tau[:, seen] = (
+                draws.theta[:, g0 + idx[seen]]
+                + draws.lam[:, l0 : l0 + L] @ (Z[seen] - zbar[idx[seen]]).T
+            )
             unseen = ~seen
             if unseen.any():
                 keys = [tuple(row) for row in Z[unseen]]

@@ -85,18 +85,21 @@ def design_matrix(design: Design, sc: Scaling, rows: slice = slice(None)) -> np.
     for eq in design.equations:
         t = eq.arm.values[rows]
         L = eq.Z.shape[1]
-        t_cols.append(t[:, None])
-        z = (eq.Z[rows] - sc.z_mean[offset : offset + L]) / sc.z_scale[
-            offset : offset + L
-        ]
-        tz_cols.append(t[:, None] * z)
+        if not eq.pooled:  # one pooled effect: T carries a
+            t_cols.append(t[:, None])
+            continue
+        t_cols.append(np.zeros((n, 1)))  # a enters through theta's prior mean
+        g = eq.grouping.index[rows]
+        has = g != NO_GROUP
+        # within-group deviations T (Z - zbar_g): zero for discrete modifiers
+        zbar = eq.group_means()
+        dev = np.zeros((n, L))
+        dev[has] = eq.Z[rows][has] - zbar[g[has]]
+        tz_cols.append(t[:, None] * dev / sc.z_scale[offset : offset + L])
         offset += L
-        if eq.pooled:
-            g = eq.grouping.index[rows]
-            onehot = np.zeros((n, eq.n_groups))
-            has = g != NO_GROUP
-            onehot[np.flatnonzero(has), g[has]] = 1.0
-            tg_cols.append(t[:, None] * onehot)
+        onehot = np.zeros((n, eq.n_groups))
+        onehot[np.flatnonzero(has), g[has]] = 1.0
+        tg_cols.append(t[:, None] * onehot)
     return np.column_stack(cols + t_cols + tz_cols + tg_cols)
 
 
@@ -166,17 +169,14 @@ def build_stan_input(
     ).astype(int)
     group_eq: list[int] = []
     z_group = np.zeros((G, L))
-    z_treated = np.zeros((E, L))
     ate_weight = np.zeros((E, G))
     g0 = l0 = 0
     for e, eq in enumerate(eqs):
         Le = eq.Z.shape[1]
-        z_treated[e, l0 : l0 + Le] = sc.z_mean[l0 : l0 + Le]
         if eq.pooled:
             idx = eq.grouping.index
             counts = np.bincount(idx[idx != NO_GROUP], minlength=eq.n_groups)
-            for g in range(eq.n_groups):
-                z_group[g0 + g, l0 : l0 + Le] = eq.Z[idx == g].mean(axis=0)
+            z_group[g0 : g0 + eq.n_groups, l0 : l0 + Le] = eq.group_means()
             ate_weight[e, g0 : g0 + eq.n_groups] = counts / counts.sum()
             group_eq += [e + 1] * eq.n_groups
             g0 += eq.n_groups
@@ -224,7 +224,7 @@ def build_stan_input(
         "z_mean": sc.z_mean,
         "z_scale": sc.z_scale,
         "z_group": z_group,
-        "z_treated": z_treated,
+        "pooled": np.array([int(eq.pooled) for eq in eqs], dtype=int),
         "ate_weight": ate_weight,
         "prior_only": int(bool(prior_only)),
         "noncentred": int(bool(noncentred)),

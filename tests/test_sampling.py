@@ -243,8 +243,11 @@ def _loglik_via_stan(model_fixture, design, family, seed):
 def _eta_rows(design, p):
     eq = design.equations[0]
     idx = eq.grouping.index
-    dev = np.where(idx >= 0, p["delta"][np.maximum(idx, 0)], 0.0)
-    tau = p["a"][0] + eq.Z @ p["lambda"] + dev
+    has = idx >= 0
+    tau = np.zeros(design.n)  # theta_g + (Z_i - zbar_g) lambda on treated units
+    tau[has] = (
+        p["theta"][idx[has]] + (eq.Z[has] - eq.group_means()[idx[has]]) @ p["lambda"]
+    )
     return p["alpha"][0] + design.X @ p["beta"] + eq.arm.values * tau
 
 

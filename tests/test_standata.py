@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 import hetfx
@@ -50,33 +51,51 @@ def test_suff_stats_in_chunks(monkeypatch):
 
 
 def test_scaled_design_maps_back_to_user_scale():
-    sim, design = _design()
+    rng = np.random.default_rng(2)
+    n = 400
+    df = pd.DataFrame(
+        {
+            "y": rng.normal(size=n),
+            "x": rng.normal(5, 2, n),
+            "t": rng.integers(0, 2, n),
+            "z": rng.integers(0, 2, n),
+            "age": rng.uniform(20, 60, n),
+        }
+    )
+    design = build_design("y ~ x | t : z + age", df, warn_groups=False)
     sc = scaling(design)
     W = design_matrix(design, sc)
-    K, L = design.X.shape[1], 3
-    rng = np.random.default_rng(2)
-    # user-scale parameters and the standardised ones the program samples
-    alpha, beta, a, lam = 0.3, rng.normal(size=K), 0.4, rng.normal(size=L)
-    v = rng.normal(size=W.shape[1] - 1 - K - 1 - L)
-    beta_std = beta * sc.x_scale
-    alpha_raw = alpha + beta @ sc.x_mean
-    lambda_std = lam * sc.z_scale
-    a_centred = a + lam @ sc.z_mean
-    gamma = np.concatenate([[alpha_raw], beta_std, [a_centred], lambda_std, v])
     eq = design.equations[0]
-    t = eq.arm.values
-    onehot = np.zeros((design.n, len(v)))
-    has = eq.grouping.index >= 0
-    onehot[np.flatnonzero(has), eq.grouping.index[has]] = 1
-    eta_user = alpha + design.X @ beta + t * (a + eq.Z @ lam + onehot @ v)
+    K, L, G = design.X.shape[1], 2, eq.n_groups
+    # user-scale parameters, and the standardised ones the program samples
+    alpha, beta, a, lam = 0.3, rng.normal(size=K), 0.4, rng.normal(size=L)
+    theta = rng.normal(size=G)
+    gamma = np.concatenate(
+        [
+            [alpha + beta @ sc.x_mean],
+            beta * sc.x_scale,
+            [a + lam @ sc.z_mean],
+            lam * sc.z_scale,
+            theta,
+        ]
+    )
+    # tau_i = theta_g + (Z_i - zbar_g) lambda for treated units
+    idx = eq.grouping.index
+    has = idx >= 0
+    tau = np.zeros(n)
+    tau[has] = theta[idx[has]] + (eq.Z[has] - eq.group_means()[idx[has]]) @ lam
+    eta_user = alpha + design.X @ beta + eq.arm.values * tau
     np.testing.assert_allclose(W @ gamma, eta_user, atol=1e-10)
+    # the T column is zero for an equation with groups: a acts through theta
+    assert np.all(W[:, 1 + K] == 0)
+    # theta is the mean of tau over the group's treated units
+    for g in range(G):
+        assert tau[idx == g].mean() == pytest.approx(theta[g])
 
 
 def test_bernoulli_rows_are_aggregated_exactly():
     rng = np.random.default_rng(3)
     n = 2000
-    import pandas as pd
-
     df = pd.DataFrame(
         {
             "y": rng.integers(0, 2, n),

@@ -21,7 +21,6 @@ DIMS = {
     "lambda": ["modifier"],
     "lambda_std": ["modifier"],
     "theta": ["group"],
-    "delta": ["group"],
 }
 
 
