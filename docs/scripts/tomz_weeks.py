@@ -91,11 +91,68 @@ def main(out: Path, backend: str = "auto") -> dict[str, pd.DataFrame]:
         ax = draw()
         ax.figure.savefig(out / f"tomz_weeks_{name}.png", dpi=110)
         plt.close(ax.figure)
-    rmse_like = np.sqrt(np.mean((comp["ols"] - comp["mean"]) ** 2))
-    print(fit.ate().round(3).to_string(index=False))
-    print(comp[["group", "n_treated", "mean", "ols", "shrinkage"]].round(3).to_string())
-    print(f"root mean square gap between OLS and hierarchical: {rmse_like:.3f}")
+    gap = np.sqrt(np.nanmean((comp["ols"] - comp["mean"]) ** 2))
+    results = [
+        "# Tomz-Weeks results (generated)",
+        "",
+        "Written by `docs/scripts/tomz_weeks.py`; do not edit by hand.",
+        "",
+        "## Average effect of an alliance",
+        "",
+        markdown_table(fit.ate(), ["treatment", "mean", "sd", "lower", "upper"]),
+        "",
+        "## Modifiers",
+        "",
+        markdown_table(
+            fit.modifiers(),
+            ["parameter", "mean", "sd", "lower", "upper", "prob_positive"],
+        ),
+        "",
+        "## Effect by modifier value",
+        "",
+        markdown_table(
+            fit.by_modifier(),
+            ["modifier", "value", "kind", "n_treated", "mean", "lower", "upper"],
+        ),
+        "",
+        "## Hierarchical against OLS group effects",
+        "",
+        markdown_table(
+            comp,
+            [
+                "group",
+                "n_treated",
+                "mean",
+                "lower",
+                "upper",
+                "ols",
+                "ols_lower",
+                "ols_upper",
+                "shrinkage",
+            ],
+        ),
+        "",
+        f"Root mean square gap between the OLS and hierarchical estimates: {gap:.3f}.",
+        f"Diagnostics: {dict(fit.diagnostics())}.",
+        "",
+    ]
+    (out / "tomz_weeks_results.md").write_text("\n".join(results))
+    print("\n".join(results))
     return tables
+
+
+def markdown_table(frame: pd.DataFrame, columns: list[str]) -> str:
+    """A small pipe table, numbers to 3 decimals."""
+
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return "" if np.isnan(value) else f"{value:.3f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for _, row in frame[columns].iterrows():
+        lines.append("| " + " | ".join(cell(row[c]) for c in columns) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

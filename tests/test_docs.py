@@ -1,0 +1,54 @@
+"""The docs' code examples and figure scripts run, so they cannot go stale."""
+
+import importlib.util
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, TOMZ_WEEKS
+
+pytestmark = pytest.mark.sampling
+DOCS = ROOT / "docs"
+
+
+def python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize("page", ["index.md"])
+def test_docs_examples_run(page, gaussian_model, capsys):
+    blocks = python_blocks(DOCS / page)
+    assert blocks, f"no python example in {page}"
+    for block in blocks:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exec(compile(block, f"{page}", "exec"), {})
+    assert "true_effect" in capsys.readouterr().out
+
+
+def test_worked_example_script_writes_figures_and_tables(gaussian_model, tmp_path):
+    if not TOMZ_WEEKS.is_file():
+        pytest.skip(f"Tomz-Weeks data not found at {TOMZ_WEEKS}")
+    spec = importlib.util.spec_from_file_location(
+        "tomz_weeks", DOCS / "scripts" / "tomz_weeks.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tables = module.main(tmp_path, backend="pystan")
+    for name in ("effects", "shrinkage", "modifiers", "ppc"):
+        assert (tmp_path / f"tomz_weeks_{name}.png").stat().st_size > 10_000
+    assert len(tables["groups"]) == 24
+    comp = tables["compare_ols"]
+    assert len(comp) == 24 and comp["ols"].notna().all()
+    # partial pooling: the hierarchical estimates vary less than the OLS ones
+    assert comp["mean"].std() < comp["ols"].std()
+    text = (tmp_path / "tomz_weeks_results.md").read_text()
+    assert "## Hierarchical against OLS group effects" in text
+    # every figure the worked example embeds exists in the repository
+    page = (DOCS / "worked-example.md").read_text()
+    for figure in re.findall(r"\]\((figures/[^)]+)\)", page):
+        assert (DOCS / figure).is_file(), figure
