@@ -123,3 +123,15 @@ def test_stan_data_serialises_for_both_backends(tmp_path):
     plain = to_pystan_data(data)
     json.dumps(plain)
     assert plain["group_eq"] == data["group_eq"].tolist()
+
+
+def test_cmdstan_console_output_is_collected(tmp_path):
+    from hetfx.backends.cmdstan_backend import console_output
+
+    assert "no CmdStan console output" in console_output(tmp_path)
+    (tmp_path / "hetfx_gaussian-20261125_1-stdout.txt").write_text(
+        "method = sample\nRejecting initial value:\n  Error evaluating log density"
+    )
+    text = console_output(tmp_path)
+    assert "hetfx_gaussian-20261125_1-stdout.txt" in text
+    assert "Rejecting initial value" in text

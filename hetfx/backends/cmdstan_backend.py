@@ -97,8 +97,8 @@ class CmdStanBackend(Backend):
             with os.fdopen(fd, "w") as fh:
                 fh.write(code)
             os.replace(tmp, stan_file)
-            try:
-                CmdStanModel(stan_file=str(stan_file), exe_file=str(exe), compile=True)
+            try:  # compiles next to the Stan file: <entry>/<name>[.exe]
+                CmdStanModel(stan_file=str(stan_file))
             except Exception as exc:
                 raise SamplingError(
                     f"CmdStan failed to compile {stan_file}: {exc}"
@@ -124,8 +124,22 @@ class CmdStanBackend(Backend):
         coords: dict[str, list[str]],
     ) -> az.InferenceData:
         kwargs = cmdstan_sample_args(options, inits)
-        try:
-            fit = compiled.handle.sample(data=data, **kwargs)
-        except Exception as exc:  # cmdstanpy raises RuntimeError with the console
-            raise SamplingError(f"CmdStan sampling failed: {exc}") from exc
-        return az.from_cmdstanpy(posterior=fit, coords=coords, dims=dims_for(coords))
+        with tempfile.TemporaryDirectory(prefix="hetfx-cmdstan-") as out:
+            try:
+                fit = compiled.handle.sample(data=data, output_dir=out, **kwargs)
+            except Exception as exc:  # cmdstanpy raises RuntimeError
+                raise SamplingError(
+                    f"CmdStan sampling failed: {exc}\n{console_output(Path(out))}"
+                ) from exc
+            return az.from_cmdstanpy(
+                posterior=fit, coords=coords, dims=dims_for(coords)
+            )
+
+
+def console_output(folder: Path, tail: int = 4000) -> str:
+    """The end of every CmdStan console log (``*-stdout.txt``) in ``folder``."""
+    parts = []
+    for path in sorted(folder.glob("*stdout*.txt")):
+        text = path.read_text(errors="replace")
+        parts.append(f"--- {path.name}\n{text[-tail:]}")
+    return "\n".join(parts) or "(no CmdStan console output was written)"
