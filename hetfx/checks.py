@@ -12,9 +12,11 @@ import arviz as az
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.special import expit
 
 from .errors import OptionError
-from .posterior import Draws, inv_link, training_eta
+from .families import category_probs
+from .posterior import Draws, training_eta
 
 if TYPE_CHECKING:
     from .results import HetFit
@@ -22,14 +24,44 @@ if TYPE_CHECKING:
 MAX_LOGLIK_CELLS = 50_000_000
 
 
+def _eta(fit: HetFit, d: Draws) -> np.ndarray:
+    eta = training_eta(d, fit.design)
+    fam = fit.family_obj
+    if fam.exposure:
+        eta = eta + np.log(fit.design.extras[fam.exposure])[None, :]
+    return eta
+
+
+def _observed(fit: HetFit) -> np.ndarray:
+    """The outcome as the likelihood sees it (ordinal: category 1..K)."""
+    fam = fit.family_obj
+    y, _ = fam.prepare_outcome(fit.design.y, fit.formula, fit.design.extras)
+    return y
+
+
 def replicate(fit: HetFit, ndraws: int = 200, seed: int = 0) -> np.ndarray:
     """Replicated outcomes y_rep, shape (ndraws, N)."""
     d = Draws.from_idata(fit.idata, ndraws=ndraws, seed=seed)
-    eta = training_eta(d, fit.design)
+    eta = _eta(fit, d)
+    fam = fit.family_obj
     rng = np.random.default_rng(seed)
-    if fit.family_obj.name == "gaussian":
+    if fam.name == "gaussian":
         return eta + d.extra["sigma"][:, None] * rng.standard_normal(eta.shape)
-    return rng.binomial(1, inv_link(eta, "logit")).astype(float)
+    if fam.name == "student_t":
+        t = rng.standard_t(d.extra["nu"][:, None], size=eta.shape)
+        return eta + d.extra["sigma"][:, None] * t
+    if fam.name in ("bernoulli", "binomial"):
+        n = fit.design.extras[fam.trials] if fam.trials else np.ones(eta.shape[1])
+        return rng.binomial(n.astype(int)[None, :], expit(eta)).astype(float)
+    if fam.name == "poisson":
+        return rng.poisson(np.exp(eta)).astype(float)
+    if fam.name == "negative_binomial":
+        phi = d.extra["phi"].reshape(-1, 1)
+        mu = np.exp(eta)
+        return rng.negative_binomial(phi, phi / (phi + mu)).astype(float)
+    probs = category_probs(eta, d.extra["cutpoints"])  # ordinal
+    u = rng.uniform(size=eta.shape + (1,))
+    return 1.0 + (u > np.cumsum(probs, axis=-1)).sum(axis=-1).astype(float)
 
 
 def ppc(
@@ -42,7 +74,7 @@ def ppc(
     predictive P(T(y_rep) >= T(y)); values near 0 or 1 flag misfit.
     """
     design = fit.design
-    y = design.y
+    y = _observed(fit)
     y_rep = replicate(fit, ndraws, seed)
     stats_: list[tuple[str, np.ndarray]] = [("mean", np.ones(len(y), bool))]
     for eq in design.equations:
@@ -78,12 +110,27 @@ def log_likelihood(fit: HetFit, thin: int = 1) -> np.ndarray:
     post = fit.idata.posterior.isel(draw=slice(None, None, thin))
     chains, draws = post.sizes["chain"], post.sizes["draw"]
     d = Draws.from_idata(fit.idata.isel(draw=slice(None, None, thin)))
-    eta = training_eta(d, fit.design)
-    y = fit.design.y
-    if fit.family_obj.name == "gaussian":
-        ll = stats.norm.logpdf(y[None, :], eta, d.extra["sigma"][:, None])
-    else:
-        ll = y * -np.logaddexp(0, -eta) + (1 - y) * -np.logaddexp(0, eta)
+    eta = _eta(fit, d)
+    y = _observed(fit)[None, :]
+    fam = fit.family_obj
+    if fam.name == "gaussian":
+        ll = stats.norm.logpdf(y, eta, d.extra["sigma"][:, None])
+    elif fam.name == "student_t":
+        nu, sigma = d.extra["nu"][:, None], d.extra["sigma"][:, None]
+        ll = stats.t.logpdf(y, nu, eta, sigma)
+    elif fam.name in ("bernoulli", "binomial"):
+        n = fit.design.extras[fam.trials] if fam.trials else np.ones(y.shape[1])
+        ll = stats.binom.logpmf(y, n[None, :], expit(eta))
+    elif fam.name == "poisson":
+        ll = stats.poisson.logpmf(y, np.exp(eta))
+    elif fam.name == "negative_binomial":
+        phi = d.extra["phi"].reshape(-1, 1)
+        ll = stats.nbinom.logpmf(y, phi, phi / (phi + np.exp(eta)))
+    else:  # ordinal
+        probs = category_probs(eta, d.extra["cutpoints"])
+        ll = np.log(
+            np.take_along_axis(probs, (y.astype(int) - 1)[..., None], -1)[..., 0]
+        )
     return ll.reshape(chains, draws, -1)
 
 
@@ -94,7 +141,7 @@ def loo_data(fit: HetFit, thin: int | None = None) -> az.InferenceData:
         thin = max(1, int(np.ceil(n_draws * fit.design.n / MAX_LOGLIK_CELLS)))
     ll = log_likelihood(fit, thin)
     return az.from_dict(
-        posterior={"alpha": fit.idata.posterior["alpha"].values[:, ::thin]},
+        posterior={"a": fit.idata.posterior["a"].values[:, ::thin]},
         log_likelihood={"y": ll},
     )
 

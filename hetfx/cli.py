@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from . import __version__
+from .datasets import FAMILIES as SIM_FAMILIES
 from .errors import HetfxError
 
 EXIT_OK, EXIT_USER, EXIT_FAIL = 0, 2, 1
@@ -35,7 +36,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         result = fit(
             sim.formula,
             sim.data,
-            family=args.family,
+            family=sim.family_object,
             backend=args.backend,
             chains=args.chains,
             iter_warmup=args.iter,
@@ -99,18 +100,24 @@ def cmd_groups(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    """Precompile every family's program for the installed backend."""
-    from .families import FAMILIES
-    from .model import HetModel, example_input
+    """Precompile every program (one per likelihood structure) for the backend."""
+    from .datasets import FAMILY_OPTIONS
+    from .families import get_family
+    from .model import HetModel
+    from .program import PROGRAMS, program_of
 
-    families = args.family or list(FAMILIES)
-    for name in families:
-        model = HetModel("y ~ x1 | treat : z1", family=name, backend=args.backend)
-        compiled = model.compile(example_input(model.family))
+    programs = list(PROGRAMS)
+    if args.family:
+        programs = list(dict.fromkeys(program_of(f) for f in args.family))
+    for program in programs:
+        name = PROGRAMS[program][0]
+        family = get_family(name, **FAMILY_OPTIONS.get(name, {}))
+        model = HetModel("y ~ x1 | treat : z1", family=family, backend=args.backend)
+        compiled = model.compile()
         state = "compiled" if compiled.compiled_now else "already cached"
         print(
-            f"{name:12s} {model.backend.name:10s} {state:15s} "
-            f"{compiled.seconds:6.1f} s  {compiled.info.get('entry', '')}"
+            f"{program:10s} {model.backend.name:10s} {state:15s} "
+            f"{compiled.seconds:6.1f} s  families: {', '.join(PROGRAMS[program])}"
         )
     return EXIT_OK
 
@@ -151,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="fit a simulated experiment with known effects")
-    demo.add_argument("--family", default="gaussian", choices=["gaussian", "bernoulli"])
+    demo.add_argument("--family", default="gaussian", choices=list(SIM_FAMILIES))
     demo.add_argument(
         "--backend", default="auto", choices=["auto", "cmdstanpy", "pystan"]
     )
@@ -171,10 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
     grp.set_defaults(func=cmd_groups)
 
     comp = sub.add_parser("compile", help="precompile every family's Stan program")
+    comp.description = (
+        "Compile the Stan programs into the cache folder, once per machine: "
+        "gaussian, binomial (bernoulli, binomial), count (poisson, negative "
+        "binomial), student_t and ordinal."
+    )
     comp.add_argument(
         "--backend", default="auto", choices=["auto", "cmdstanpy", "pystan"]
     )
-    comp.add_argument("--family", action="append", help="only this family (repeatable)")
+    comp.add_argument(
+        "--family", action="append", help="only this family's program (repeatable)"
+    )
     comp.set_defaults(func=cmd_compile)
 
     info = sub.add_parser("info", help="backends, CmdStan, cache folder")

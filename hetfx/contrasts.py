@@ -8,14 +8,32 @@ import numpy as np
 import pandas as pd
 
 from .errors import OptionError
+from .response import check_scale, response_draws
 
 if TYPE_CHECKING:
     from .results import HetFit
 
 
-def group_draws(fit: HetFit) -> tuple[pd.DataFrame, np.ndarray]:
-    """The group table and the effect draws of its rows, shape (chain, draw, rows)."""
-    table = fit._groups.drop(columns="theta_index")
+def group_draws(
+    fit: HetFit, scale: str = "link", per_category: bool = False
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The group table and the effect draws of its rows, (chain, draw, rows).
+
+    With ``scale="response"`` the draws are response-scale effects; for ordinal
+    outcomes they carry a last axis of categories when ``per_category``, and are
+    the change in the expected category index otherwise.
+    """
+    table = fit._groups.drop(columns="theta_index").reset_index(drop=True)
+    if check_scale(scale) == "response":
+        draws = response_draws(fit)[0]
+        if fit.categories and not per_category:
+            raise OptionError(
+                "For a categorical outcome, response-scale effects are per category: "
+                "use effects(scale='response')."
+            )
+        if draws.ndim == 4 and not per_category:
+            draws = draws @ np.arange(1, draws.shape[-1] + 1)
+        return table, draws
     theta = fit.draws("theta") if fit._coords["group"] else None
     ate = fit.draws("ate")
     treatments = fit._coords["treatment"]
@@ -27,7 +45,7 @@ def group_draws(fit: HetFit) -> tuple[pd.DataFrame, np.ndarray]:
             cols.append(theta[..., index])
         else:
             cols.append(ate[..., treatments.index(treatment)])
-    return table.reset_index(drop=True), np.stack(cols, axis=-1)
+    return table, np.stack(cols, axis=-1)
 
 
 def find_group(table: pd.DataFrame, label: str, treatment: str | None) -> int:
@@ -54,9 +72,14 @@ def contrast(
     group_b: str,
     treatment: str | None = None,
     prob: float = 0.9,
+    scale: str = "link",
 ) -> pd.DataFrame:
-    """Posterior of theta_a - theta_b, with the probability of direction."""
-    table, draws = group_draws(fit)
+    """Posterior of theta_a - theta_b, with the probability of direction.
+
+    On the response scale of an ordinal outcome the contrast is in the
+    expected category (1..K).
+    """
+    table, draws = group_draws(fit, scale)
     ia = find_group(table, group_a, treatment)
     ib = find_group(table, group_b, treatment)
     diff = draws[..., ia] - draws[..., ib]
@@ -70,14 +93,14 @@ def contrast(
     return out
 
 
-def by_modifier(fit: HetFit, prob: float = 0.9) -> pd.DataFrame:
+def by_modifier(fit: HetFit, prob: float = 0.9, scale: str = "link") -> pd.DataFrame:
     """Average effect over the groups with each modifier value, and differences.
 
     For every treatment, modifier variable and value: the average of the group
     effects with that value, weighted by treated units (``kind="average"``); and
     each value against the first (``kind="difference"``).
     """
-    table, draws = group_draws(fit)
+    table, draws = group_draws(fit, scale)
     rows, out_draws = [], []
     for treatment, sub in table.groupby("treatment", sort=False):
         modifiers = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,22 @@ import pandas as pd
 from .errors import OptionError
 from .groups import format_value
 
-FAMILIES = ("gaussian", "bernoulli")
+FAMILIES = (
+    "gaussian",
+    "bernoulli",
+    "binomial",
+    "poisson",
+    "negative_binomial",
+    "student_t",
+    "ordinal",
+    "categorical",
+)
+# the columns the families' options name, as simulate writes them
+FAMILY_OPTIONS = {
+    "binomial": {"trials": "trials"},
+    "poisson": {"exposure": "exposure"},
+    "negative_binomial": {"exposure": "exposure"},
+}
 
 
 @dataclass
@@ -46,6 +62,15 @@ class Simulation:
     beta: dict[str, float]
     sigma: float
     family: str
+    cutpoints: list[float] | None = None
+    by_category: dict[str, dict[str, Any]] | None = None
+
+    @property
+    def family_object(self):
+        """The hetfx family to fit the simulation with (trials, exposure set)."""
+        from .families import get_family
+
+        return get_family(self.family, **FAMILY_OPTIONS.get(self.family, {}))
 
 
 def simulate(
@@ -61,6 +86,9 @@ def simulate(
     sigma: float = 1.0,
     treat_prob: float = 0.5,
     seed: int | None = 0,
+    nu: float = 4.0,
+    phi: float = 5.0,
+    cutpoints: tuple[float, ...] = (-1.5, -0.5, 0.5, 1.5),
 ) -> Simulation:
     """Simulate a randomised experiment whose effect varies by binary modifiers.
 
@@ -74,8 +102,11 @@ def simulate(
     n : int
         Number of units.
     n_modifiers, n_controls : int
-    family : {"gaussian", "bernoulli"}
-        Outcome y = alpha + x beta + treat * theta + noise, or its logit version.
+    family : str
+        ``gaussian`` (y = eta + N(0, sigma)), ``student_t`` (t noise with ``nu``
+        df), ``bernoulli`` and ``binomial`` (logit; ``trials`` column),
+        ``poisson`` and ``negative_binomial`` (log; ``exposure`` column, NB2
+        shape ``phi``) or ``ordinal`` (cumulative logit with ``cutpoints``).
     a, lambda_, sigma_theta, alpha, sigma : float
         True parameters; ``lambda_`` may be one value per modifier.
     seed : int, optional
@@ -110,15 +141,42 @@ def simulate(
     theta_cell = a + combos @ lam + sigma_theta * u
     cell = Z @ (2 ** np.arange(n_modifiers)[::-1])
     eta = alpha + X @ beta + treat * theta_cell[cell]
+    extra: dict[str, np.ndarray] = {}
     if family == "gaussian":
         y = eta + rng.normal(0, sigma, size=n)
-    else:
+    elif family == "student_t":
+        y = eta + sigma * rng.standard_t(nu, size=n)
+    elif family == "bernoulli":
         y = rng.binomial(1, 1 / (1 + np.exp(-eta))).astype(float)
+    elif family == "binomial":
+        extra["trials"] = 1 + rng.poisson(9, size=n)
+        y = rng.binomial(extra["trials"], 1 / (1 + np.exp(-eta))).astype(float)
+    elif family in ("poisson", "negative_binomial"):
+        extra["exposure"] = rng.uniform(0.5, 2.0, size=n)
+        mu = extra["exposure"] * np.exp(eta)
+        if family == "poisson":
+            y = rng.poisson(mu).astype(float)
+        else:
+            y = rng.negative_binomial(phi, phi / (phi + mu)).astype(float)
+    elif family == "ordinal":  # latent logistic, categories 1..len(cutpoints) + 1
+        latent = eta + rng.logistic(size=n)
+        y = 1.0 + (latent[:, None] > np.asarray(cutpoints)[None, :]).sum(axis=1)
+    else:  # categorical: A (reference), B (the parameters given), C (a second set)
+        theta_c = -a - combos @ lam / 2 + sigma_theta * rng.normal(size=len(combos))
+        eta_c = alpha / 2 + X @ beta / 2 + treat * theta_c[cell]
+        logits = np.column_stack([np.zeros(n), eta, eta_c])
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        y = np.array(["A", "B", "C"])[
+            (rng.uniform(size=(n, 1)) > probs.cumsum(axis=1)).sum(axis=1)
+        ]
     data = pd.DataFrame(
         {"y": y, **dict(zip(x_names, X.T, strict=True)), "treat": treat}
     )
     for j, name in enumerate(z_names):
         data[name] = Z[:, j]
+    for name, values in extra.items():
+        data[name] = values
     treated_cells = np.unique(cell[treat == 1])
     labels = [
         ", ".join(
@@ -133,6 +191,27 @@ def simulate(
             "true_effect": theta_cell[treated_cells],
         }
     )
+    by_category = None
+    if family == "categorical":
+        effects = pd.concat(
+            [
+                effects.assign(category="B"),
+                effects.assign(category="C", true_effect=theta_c[treated_cells]),
+            ],
+            ignore_index=True,
+        )
+        by_category = {
+            "B": {
+                "a": float(a),
+                "lambda": dict(zip(z_names, lam.tolist(), strict=True)),
+                "ate": float(theta_cell[cell[treat == 1]].mean()),
+            },
+            "C": {
+                "a": float(-a),
+                "lambda": dict(zip(z_names, (-lam / 2).tolist(), strict=True)),
+                "ate": float(theta_c[cell[treat == 1]].mean()),
+            },
+        }
     controls = " + ".join(x_names) if x_names else "1"
     return Simulation(
         data=data,
@@ -146,4 +225,6 @@ def simulate(
         beta=dict(zip(x_names, beta.tolist(), strict=True)),
         sigma=float(sigma),
         family=family,
+        cutpoints=list(cutpoints) if family == "ordinal" else None,
+        by_category=by_category,
     )

@@ -86,6 +86,7 @@ class Design:
     frame: pd.DataFrame
     n_dropped: int = 0
     specs: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -102,6 +103,7 @@ class Design:
             pd.DataFrame(),
             self.n_dropped,
             self.specs,
+            self.extras,
         )
 
     def new_rows(
@@ -193,8 +195,10 @@ def _outcome(formula: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
         col = frame[name]
         if pd.api.types.is_bool_dtype(col):
             return col.to_numpy(dtype=float)
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return col.array  # keeps the order of the categories (ordinal)
         if not pd.api.types.is_numeric_dtype(col):
-            raise DataError(f"Outcome {name!r} must be numeric or bool.")
+            return col.to_numpy()  # labels (ordinal, categorical); checked by family
         return col.to_numpy(dtype=float)
     values, names, _ = _materialise(formula.outcome, frame, "the outcome")
     if values.shape[1] != 1:
@@ -241,6 +245,7 @@ def build_design(
     treatment_type: Any = None,
     missing: str = "drop",
     warn_groups: bool = True,
+    extra_variables: tuple[str, ...] = (),
 ) -> Design:
     """Build the model design from a formula and data.
 
@@ -259,6 +264,8 @@ def build_design(
     missing : {"drop", "raise"}
     warn_groups : bool
         Warn about small or too many groups.
+    extra_variables : tuple of str
+        Columns the family needs (binomial trials, exposure), kept as arrays.
 
     Raises
     ------
@@ -266,7 +273,7 @@ def build_design(
     """
     parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(formula)
     frame = as_frame(data)
-    used = parsed.variables
+    used = list(dict.fromkeys([*parsed.variables, *extra_variables]))
     check_variables(frame, used, parsed.text)
     n_before = len(frame)
     frame = drop_missing(frame, used, missing)
@@ -301,8 +308,9 @@ def build_design(
     if problem:
         raise DataError(f"Control {problem}; drop or recode it in {parsed.controls!r}.")
     _check_full_design(X, x_names, equations)
+    extras = {v: frame[v].to_numpy(dtype=float) for v in extra_variables}
     design = Design(
-        parsed, y, X, x_names, equations, frame, n_before - len(frame), specs
+        parsed, y, X, x_names, equations, frame, n_before - len(frame), specs, extras
     )
     if warn_groups:
         for eq in equations:

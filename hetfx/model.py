@@ -111,6 +111,7 @@ class HetModel:
             treatment_type=self.treatment_type,
             missing=self.missing,
             warn_groups=warn_groups,
+            extra_variables=tuple(self.family.variables),
         )
 
     def compile(self, example: StanInput | None = None) -> Compiled:
@@ -119,7 +120,7 @@ class HetModel:
             if example is None:
                 example = example_input(self.family)
             self._compiled = self.backend.compile(
-                f"hetfx_{self.family.name}", self.program, example.data
+                f"hetfx_{self.family.program}", self.program, example.data
             )
         return self._compiled
 
@@ -132,6 +133,7 @@ class HetModel:
         iter_sampling: int = 1000,
         seed: int | None = None,
         prior_only: bool = False,
+        aggregate: bool = True,
         **sampler: Any,
     ) -> HetFit:
         """Fit the model to ``data``.
@@ -142,6 +144,8 @@ class HetModel:
         chains, iter_warmup, iter_sampling, seed : sampler settings
         prior_only : bool
             Sample from the priors alone (prior predictive check).
+        aggregate : bool
+            Sum binomial rows whose design repeats exactly (exact; faster).
         **sampler
             ``adapt_delta``, ``max_treedepth``, ``show_progress``, ``cores``.
 
@@ -157,6 +161,7 @@ class HetModel:
             self.priors,
             prior_only,
             use_noncentred(self.parameterization, design),
+            aggregate,
         )
         backend = self.backend
         was_compiled = self._compiled is not None
@@ -171,6 +176,7 @@ class HetModel:
             "n": design.n,
             "n_dropped": design.n_dropped,
             "family_params": list(self.family.params),
+            "levels": stan_input.info.get("levels"),
             "summary_vars": SUMMARY_VARS + list(self.family.params),
             "compiled": compiled.compiled_now and not was_compiled,
             "timing": {
@@ -198,6 +204,14 @@ class HetModel:
         if not prior_only:
             fit.check_convergence()
         return fit
+
+    def sample_prior(self, data: Any, **kwargs: Any) -> HetFit:
+        """Sample from the priors alone (a prior predictive check).
+
+        The same tables are available, showing which effect sizes the priors
+        allow; ``prior_summary()`` shows the priors scaled to ``data``.
+        """
+        return self.fit(data, prior_only=True, **kwargs)
 
 
 AUTO_CENTRED_MIN_GROUP = 100
@@ -243,8 +257,11 @@ def example_input(family: Family) -> StanInput:
     from .datasets import simulate
 
     sim = simulate(n=60, n_modifiers=2, n_controls=1, family=family.name, seed=1)
-    design = build_design(sim.formula, sim.data, warn_groups=False)
-    return build_stan_input(design, family)
+    fam = sim.family_object
+    design = build_design(
+        sim.formula, sim.data, warn_groups=False, extra_variables=tuple(fam.variables)
+    )
+    return build_stan_input(design, fam)
 
 
 def fit(

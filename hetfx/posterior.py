@@ -42,9 +42,13 @@ class Draws:
             values = np.asarray(post[name].values)
             return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
 
-        names = ["alpha", "beta", "a", "lambda", "theta", "sigma_theta"]
+        names = ["beta", "a", "lambda", "theta", "sigma_theta"]
         arrays = {n: flat(n) for n in names}
-        extra = {n: flat(n) for n in ("sigma",) if n in post}
+        # ordinal models have no intercept: the cutpoints take its place
+        arrays["alpha"] = (
+            flat("alpha") if "alpha" in post else np.zeros(len(arrays["a"]))
+        )
+        extra = {n: flat(n) for n in ("sigma", "nu", "phi", "cutpoints") if n in post}
         total = arrays["alpha"].shape[0]
         if ndraws is not None and ndraws < total:
             keep = np.sort(

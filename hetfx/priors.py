@@ -2,8 +2,9 @@
 
 Location priors (``alpha``, ``beta``, ``a``, ``lambda``): :class:`Normal`,
 :class:`StudentT`, :class:`Cauchy`, :class:`Flat`.
-Scale priors (``sigma_theta``, ``sigma``, ...): :class:`HalfNormal`,
-:class:`HalfStudentT`, :class:`HalfCauchy`, :class:`Exponential`, :class:`Flat`.
+Scale priors (``sigma_theta``, ``sigma``, ``nu``, ``phi``): :class:`HalfNormal`,
+:class:`HalfStudentT`, :class:`HalfCauchy`, :class:`Exponential`, :class:`Gamma`,
+:class:`Flat`.
 
 Examples
 --------
@@ -173,6 +174,27 @@ class Exponential(Prior):
         return f"exponential({self.rate:.3g})"
 
 
+@dataclass(frozen=True)
+class Gamma(Prior):
+    """Gamma(alpha, beta) on a positive parameter (shape alpha, rate beta)."""
+
+    alpha: float = 2.0
+    beta: float = 0.1
+    kind = "scale"
+    code = 4
+
+    def __post_init__(self) -> None:
+        self._check(alpha=self.alpha, beta=self.beta)
+        if self.alpha <= 0 or self.beta <= 0:
+            raise PriorError("Gamma: alpha and beta must be positive.")
+
+    def _numbers(self) -> tuple[float, float, float]:
+        return 0.0, 1.0 / float(self.beta), float(self.alpha)
+
+    def __str__(self) -> str:
+        return f"gamma({self.alpha:.3g}, {self.beta:.3g})"
+
+
 # what each prior slot is, and what its prior applies to
 SLOTS: dict[str, tuple[str, str]] = {
     "alpha": ("location", "outcome intercept, controls at their means"),
@@ -180,7 +202,10 @@ SLOTS: dict[str, tuple[str, str]] = {
     "a": ("location", "treatment effect at the treated units' mean modifiers"),
     "lambda": ("location", "each modifier coefficient"),
     "sigma_theta": ("scale", "sd of the group effects around a + Z lambda"),
-    "sigma": ("scale", "residual sd (gaussian)"),
+    "sigma": ("scale", "residual sd (gaussian) or scale (student-t)"),
+    "nu": ("scale", "degrees of freedom (student-t)"),
+    "phi": ("scale", "shape of the negative binomial: Var = mu + mu^2 / phi"),
+    "cutpoints": ("location", "each ordinal cutpoint, controls at their means"),
 }
 
 
@@ -245,6 +270,8 @@ def _with_numbers(prior: Prior, loc: float, scale: float, df: float) -> Prior:
         return HalfStudentT(df, scale)
     if isinstance(prior, Exponential):
         return Exponential(1.0 / scale)
+    if isinstance(prior, Gamma):
+        return Gamma(df, 1.0 / scale)
     return prior
 
 
@@ -279,7 +306,7 @@ def validate_priors(priors: Any, valid: list[str]) -> dict[str, Prior]:
             options = (
                 "Normal, StudentT or Cauchy"
                 if need == "location"
-                else "HalfNormal, HalfStudentT, HalfCauchy or Exponential"
+                else "HalfNormal, HalfStudentT, HalfCauchy, Exponential or Gamma"
             )
             raise PriorError(
                 f"Prior {key!r} is a {need} parameter and needs {options}; got {prior}."
@@ -304,7 +331,7 @@ def resolve(
     numbers = default.stan(size)
     scale = np.broadcast_to(np.asarray(default_scale, dtype=float), (size,)).copy()
     loc = np.broadcast_to(np.asarray(default_loc, dtype=float), (size,)).copy()
-    if isinstance(default, Exponential):
+    if isinstance(default, Exponential | Gamma):
         scale = scale * numbers["scale"]
     return ResolvedPrior(
         slot,

@@ -1,4 +1,9 @@
-"""Render the Stan program of a likelihood family from the templates in ``stan/``."""
+"""Render the Stan programs from the templates in ``stan/``.
+
+One program per likelihood structure (like rstanarm's precompiled models):
+bernoulli and binomial share ``binomial``, poisson and negative binomial share
+``count``. Everything else is data, so a program serves every formula and dataset.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,15 @@ import jinja2
 
 from .families import Family, get_family
 
+PROGRAMS: dict[str, tuple[str, ...]] = {
+    "gaussian": ("gaussian",),
+    "binomial": ("bernoulli", "binomial"),
+    "count": ("poisson", "negative_binomial"),
+    "student_t": ("student_t",),
+    "ordinal": ("ordinal",),
+    "categorical": ("categorical",),
+}
+
 
 def stan_dir() -> Path:
     """The Stan templates: inside the wheel, or the source tree's ``stan/``."""
@@ -20,22 +34,39 @@ def stan_dir() -> Path:
     raise FileNotFoundError("hetfx's Stan templates (stan/hetfx.stan.j2) are missing.")
 
 
-@functools.cache
+def program_of(family: str | Family) -> str:
+    """The program a family (or a program name) runs."""
+    if isinstance(family, Family):
+        return family.program
+    if family in PROGRAMS:
+        return family
+    return get_family(family).program
+
+
 def render(family: str | Family) -> str:
-    """The Stan program for ``family``; one program serves every dataset.
+    """The Stan program for a family (or program name).
 
     Examples
     --------
     >>> "binomial_logit_glm" in render("bernoulli")
     True
+    >>> render("poisson") == render("negative_binomial")
+    True
     """
-    fam = get_family(family)
+    return _render(program_of(family))
+
+
+@functools.cache
+def _render(program: str) -> str:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(stan_dir())),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    text = env.get_template("hetfx.stan.j2").render(family=fam.name, link=fam.link)
+    template = "categorical.stan.j2" if program == "categorical" else "hetfx.stan.j2"
+    text = env.get_template(template).render(
+        program=program, families=", ".join(PROGRAMS[program])
+    )
     lines = [line.rstrip() for line in text.splitlines()]
     out: list[str] = []
     for line in lines:  # collapse the blank runs left by the macros

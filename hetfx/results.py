@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Any
 
@@ -9,10 +10,11 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from . import baseline, checks, contrasts, persist, plots, prediction
+from . import baseline, checks, contrasts, persist, plots, prediction, response
 from .design import Design
 from .errors import OptionError
 from .families import Family
+from .groups import format_value
 
 STAT_COLUMNS = [
     "mean",
@@ -25,6 +27,20 @@ STAT_COLUMNS = [
     "ess_bulk",
     "ess_tail",
 ]
+# variables with a trailing category axis in categorical models
+CATEGORY_VARIABLES = {
+    "alpha",
+    "alpha_centred",
+    "beta",
+    "beta_std",
+    "a",
+    "a_centred",
+    "lambda",
+    "lambda_std",
+    "sigma_theta",
+    "theta",
+    "ate",
+}
 RHAT_WARN = 1.01
 ESS_WARN = 400
 
@@ -113,11 +129,43 @@ class HetFit:
         self.seed = options.get("seed")
         self.timing = info.get("timing", {})
         self.compiled = bool(info.get("compiled", False))
+        self._response_cache = None
+        self._category: int | None = None
 
     # ----------------------------------------------------------------- draws
     def draws(self, name: str) -> np.ndarray:
         """Draws of a Stan variable, shaped (chain, draw, ...)."""
-        return np.asarray(self.idata.posterior[name].values)
+        values = np.asarray(self.idata.posterior[name].values)
+        if self._category is not None and name in CATEGORY_VARIABLES:
+            return values[..., self._category]
+        return values
+
+    def _not_categorical(self, method: str) -> None:
+        if self.categories:
+            raise OptionError(
+                f"{method}() is not available for the categorical family yet; "
+                "effects(), modifiers(), coefficients(), ate(), contrast() and "
+                "by_modifier() are."
+            )
+
+    @property
+    def categories(self) -> list[str]:
+        """Non-reference outcome categories (categorical family), else []."""
+        return list(self._coords.get("category", []))
+
+    def _by_category(self, method: str, *args: Any) -> pd.DataFrame | None:
+        """For a categorical outcome: ``method``'s table for every non-reference
+        category, with a ``category`` column; None for other families."""
+        if not self.categories or self._category is not None:
+            return None
+        parts = []
+        for d, name in enumerate(self.categories):
+            view = copy.copy(self)
+            view._category = d
+            table = getattr(view, method)(*args)
+            table.insert(1 if "treatment" in table.columns else 0, "category", name)
+            parts.append(table)
+        return pd.concat(parts, ignore_index=True)
 
     def _table(self, rows: list[dict[str, Any]], draws: list[np.ndarray], prob: float):
         prob = _check_prob(prob)
@@ -130,28 +178,41 @@ class HetFit:
         return out
 
     # ---------------------------------------------------------------- tables
-    def effects(self, prob: float = 0.9) -> pd.DataFrame:
+    def effects(self, prob: float = 0.9, scale: str = "link") -> pd.DataFrame:
         """One row per (treatment, group): the group effect theta_g.
 
         Columns: those of :func:`hetfx.groups`, then ``mean``, ``sd``, ``lower``,
         ``upper`` (central ``prob`` interval), ``median``, ``prob_positive``,
-        ``rhat``, ``ess_bulk``, ``ess_tail``.
+        ``rhat``, ``ess_bulk``, ``ess_tail``. ``scale="response"`` gives the
+        average over the group's treated units of E[y|T=1] - E[y|T=0] instead
+        (ordinal: one row per outcome category, with a ``category`` column).
         """
-        theta = self.draws("theta") if self._coords["group"] else None
-        ate = self.draws("ate")
-        treatments = self._coords["treatment"]
-        rows, draws = [], []
-        for row in self._groups.to_dict("records"):
-            index = row.pop("theta_index")
-            rows.append(row)
-            if index >= 0:
-                draws.append(theta[..., index])
+        if response.check_scale(scale) == "link":
+            by_category = self._by_category("effects", prob, scale)
+            if by_category is not None:
+                return by_category
+        table, draws = contrasts.group_draws(self, scale, per_category=True)
+        return self._expand(table, draws, prob)
+
+    def _expand(self, table: pd.DataFrame, draws: np.ndarray, prob: float):
+        """Rows x draws (chain, draw, rows[, K]) -> a tidy table."""
+        rows, cols = [], []
+        levels = self.info.get("levels")
+        for r, row in enumerate(table.to_dict("records")):
+            if draws.ndim == 4:
+                for k, level in enumerate(levels):
+                    rows.append({**row, "category": format_value(level)})
+                    cols.append(draws[:, :, r, k])
             else:
-                draws.append(ate[..., treatments.index(row["treatment"])])
-        return self._table(rows, draws, prob)
+                rows.append(row)
+                cols.append(draws[:, :, r])
+        return self._table(rows, cols, prob)
 
     def modifiers(self, prob: float = 0.9) -> pd.DataFrame:
         """Per treatment: ``intercept`` (a_e), each lambda, and ``sigma_theta``."""
+        by_category = self._by_category("modifiers", prob)
+        if by_category is not None:
+            return by_category
         a, lam, sig = self.draws("a"), self.draws("lambda"), self.draws("sigma_theta")
         rows, draws = [], []
         l0 = 0
@@ -169,22 +230,50 @@ class HetFit:
 
     def coefficients(self, prob: float = 0.9) -> pd.DataFrame:
         """The outcome equation: ``alpha``, ``beta[<control>]``, family parameters."""
-        rows = [{"parameter": "alpha"}]
-        draws = [self.draws("alpha")]
+        by_category = self._by_category("coefficients", prob)
+        if by_category is not None:
+            return by_category
+        rows, draws = [], []
+        if "alpha" in self.idata.posterior:
+            rows.append({"parameter": "alpha"})
+            draws.append(self.draws("alpha"))
         beta = self.draws("beta")
         for k, name in enumerate(self._coords["control"]):
             rows.append({"parameter": f"beta[{name}]"})
             draws.append(beta[..., k])
         for name in self.info.get("family_params", ()):
-            rows.append({"parameter": name})
-            draws.append(self.draws(name))
+            values = self.draws(name)
+            if values.ndim == 2:
+                rows.append({"parameter": name})
+                draws.append(values)
+                continue
+            labels = self._vector_labels(name, values.shape[-1])
+            for k, label in enumerate(labels):
+                rows.append({"parameter": label})
+                draws.append(values[..., k])
         return self._table(rows, draws, prob)
 
-    def ate(self, prob: float = 0.9) -> pd.DataFrame:
-        """Average treatment effect over each treatment's treated units."""
-        ate = self.draws("ate")
-        rows = [{"treatment": t, "parameter": "ate"} for t in self._coords["treatment"]]
-        return self._table(rows, [ate[..., e] for e in range(len(rows))], prob)
+    def _vector_labels(self, name: str, size: int) -> list[str]:
+        levels = self.info.get("levels")
+        if name == "cutpoints" and levels:
+            pairs = zip(levels[:-1], levels[1:], strict=True)
+            return [f"cutpoints[{format_value(a)}|{format_value(b)}]" for a, b in pairs]
+        return [name] if size == 1 else [f"{name}[{k + 1}]" for k in range(size)]
+
+    def ate(self, prob: float = 0.9, scale: str = "link") -> pd.DataFrame:
+        """Average treatment effect over each treatment's treated units.
+
+        ``scale="response"`` averages E[y|T=1] - E[y|T=0] over the treated units.
+        """
+        table = pd.DataFrame(
+            {"treatment": self._coords["treatment"], "parameter": "ate"}
+        )
+        if response.check_scale(scale) == "link":
+            by_category = self._by_category("ate", prob, scale)
+            if by_category is not None:
+                return by_category
+            return self._expand(table, self.draws("ate"), prob)
+        return self._expand(table, response.response_draws(self)[1], prob)
 
     def prior_summary(self) -> pd.DataFrame:
         """Every prior actually used, with its numbers and what it applies to."""
@@ -253,6 +342,7 @@ class HetFit:
     # ------------------------------------------------------ interpretation
     def ols(self, prob: float = 0.9) -> pd.DataFrame:
         """The fully interacted OLS estimates of the same groups (HC2)."""
+        self._not_categorical("ols")
         return baseline.ols_from_design(self.design, _check_prob(prob))
 
     def compare_ols(self, prob: float = 0.9) -> pd.DataFrame:
@@ -262,6 +352,7 @@ class HetFit:
         the posterior mean ATE of the treatment: 0 means no pooling, 1 full
         pooling. ``same_sign`` tells whether the two estimates agree in sign.
         """
+        self._not_categorical("compare_ols")
         eff = self.effects(prob)
         ols = self.ols(prob)
         grand = self.ate(prob).set_index("treatment")["mean"]
@@ -294,18 +385,29 @@ class HetFit:
         group_b: str,
         treatment: str | None = None,
         prob: float = 0.9,
+        scale: str = "link",
     ) -> pd.DataFrame:
         """Posterior of theta_a - theta_b with ``prob_direction``.
 
         Groups are named by their label (``"dem=1, male=0"``), or with the
         treatment (``"alliance | dem=1, male=0"``).
         """
-        return contrasts.contrast(self, group_a, group_b, treatment, prob)
+        if scale == "link":
+            by_category = self._by_category(
+                "contrast", group_a, group_b, treatment, prob, scale
+            )
+            if by_category is not None:
+                return by_category
+        return contrasts.contrast(self, group_a, group_b, treatment, prob, scale)
 
-    def by_modifier(self, prob: float = 0.9) -> pd.DataFrame:
+    def by_modifier(self, prob: float = 0.9, scale: str = "link") -> pd.DataFrame:
         """Average effect by modifier value (weighted by treated units), and
         the differences between values."""
-        return contrasts.by_modifier(self, prob)
+        if scale == "link":
+            by_category = self._by_category("by_modifier", prob, scale)
+            if by_category is not None:
+                return by_category
+        return contrasts.by_modifier(self, prob, scale)
 
     def predict(
         self,
@@ -318,14 +420,17 @@ class HetFit:
         """Treatment effect (or expected outcome) of new units; see
         :func:`hetfx.prediction.predict`. Unseen modifier combinations get the
         effect of a new group, with a wider interval."""
+        self._not_categorical("predict")
         return prediction.predict(self, newdata, kind, draws, prob, seed)
 
     def ppc(self, ndraws: int = 200, prob: float = 0.9, seed: int = 0) -> pd.DataFrame:
         """Posterior predictive check: observed against replicated statistics."""
+        self._not_categorical("ppc")
         return checks.ppc(self, ndraws, prob, seed)
 
     def loo(self, thin: int | None = None):
         """PSIS-LOO (arviz ELPDData) from numpy pointwise log-likelihoods."""
+        self._not_categorical("loo")
         return checks.loo(self, thin)
 
     def plot_effects(self, ax=None, ols: bool = False, prob: float = 0.9, sort=True):

@@ -15,12 +15,14 @@ import pandas as pd
 
 from .design import Design
 from .families import Family
-from .groups import NO_GROUP
+from .groups import NO_GROUP, format_value
 from .priors import (
     Exponential,
+    Gamma,
     HalfNormal,
     Normal,
     ResolvedPrior,
+    StudentT,
     resolve,
     validate_priors,
 )
@@ -52,7 +54,8 @@ class StanInput:
 
 def prior_keys(family: Family) -> list[str]:
     """Valid prior keys of a family's model."""
-    return ["alpha", "beta", "a", "lambda", "sigma_theta", *family.params]
+    first = ["alpha"] if family.intercept else []
+    return [*first, "beta", "a", "lambda", "sigma_theta", *family.params]
 
 
 def scaling(design: Design) -> Scaling:
@@ -120,17 +123,34 @@ def sufficient_statistics(
     return {"N": design.n, "WtW": WtW, "Wty": Wty, "yty": yty}
 
 
-def aggregated_binomial(design: Design, sc: Scaling, y: np.ndarray) -> dict[str, Any]:
-    """Successes and trials for each distinct row of W (exact for bernoulli)."""
+def binomial_rows(
+    design: Design,
+    sc: Scaling,
+    y: np.ndarray,
+    trials: np.ndarray,
+    aggregate: bool = True,
+) -> dict[str, Any]:
+    """Successes and trials, summed over rows of W that repeat exactly.
+
+    Summing binomial counts with the same success probability is exact, and
+    factorial experiments collapse to a handful of rows.
+    """
     W = design_matrix(design, sc)[:, 1:]
+    if not aggregate:
+        return {
+            "N": design.n,
+            "y": y.round().astype(int),
+            "trials": trials.round().astype(int),
+            "W": W,
+        }
     rows, inverse = np.unique(W, axis=0, return_inverse=True)
     inverse = inverse.ravel()
     successes = np.bincount(inverse, weights=y, minlength=len(rows))
-    trials = np.bincount(inverse, minlength=len(rows))
+    total = np.bincount(inverse, weights=trials, minlength=len(rows))
     return {
         "N": int(rows.shape[0]),
         "y": successes.round().astype(int),
-        "trials": trials.astype(int),
+        "trials": total.round().astype(int),
         "W": rows,
     }
 
@@ -141,6 +161,7 @@ def build_stan_input(
     priors: dict[str, Any] | None = None,
     prior_only: bool = False,
     noncentred: bool = True,
+    aggregate: bool = True,
 ) -> StanInput:
     """Stan data, inits, resolved priors and labels for a design.
 
@@ -154,10 +175,12 @@ def build_stan_input(
     prior_only : bool
         Sample from the priors alone.
     noncentred : bool
-        Non-centred group deviations (the default), else centred.
+        Non-centred group effects (the default), else centred.
+    aggregate : bool
+        Aggregate repeated design rows of binomial data (exact).
     """
     user = validate_priors(priors, prior_keys(family))
-    y = family.check_outcome(design.y, design.formula.outcome)
+    y, levels = family.prepare_outcome(design.y, design.formula.outcome, design.extras)
     sc = scaling(design)
     eqs = design.equations
     E = len(eqs)
@@ -189,15 +212,21 @@ def build_stan_input(
     s_t_of_l = s_t[lambda_eq - 1] if L else np.zeros(0)
     labels = [eq.label for eq in eqs]
     modifier_names = [f"{eq.label}:{z}" for eq in eqs for z in eq.z_names]
-    resolved = [
-        resolve(
-            "alpha",
-            ["(intercept)"],
-            user,
-            Normal(),
-            2.5 * s_y,
-            float(np.mean(y)) if family.link == "identity" else 0.0,
-        ),
+    resolved = (
+        [
+            resolve(
+                "alpha",
+                ["(intercept)"],
+                user,
+                Normal(),
+                2.5 * s_y,
+                float(np.mean(y)) if family.link == "identity" else 0.0,
+            )
+        ]
+        if family.intercept
+        else []
+    )
+    resolved += [
         resolve("beta", design.x_names, user, Normal(), 2.5 * s_y / sc.x_scale),
         resolve("a", labels, user, Normal(), 2.5 * s_y / s_t),
         resolve(
@@ -211,6 +240,16 @@ def build_stan_input(
     ]
     if "sigma" in family.params:
         resolved.append(resolve("sigma", ["sigma"], user, Exponential(), s_y))
+    if "nu" in family.params:
+        resolved.append(resolve("nu", ["nu"], user, Gamma(2, 0.1), 1.0))
+    if "phi" in family.params:
+        resolved.append(resolve("phi", ["phi"], user, Gamma(2, 0.1), 1.0))
+    if "cutpoints" in family.params:
+        names = [
+            f"{format_value(a)}|{format_value(b)}"
+            for a, b in zip(levels[:-1], levels[1:], strict=True)
+        ]
+        resolved.append(resolve("cutpoints", names, user, StudentT(3, 0, 2.5), 2.5))
 
     data: dict[str, Any] = {
         "K": design.X.shape[1],
@@ -231,17 +270,55 @@ def build_stan_input(
     }
     for r in resolved:
         data.update(r.stan_data())
+    if not family.intercept:  # the shared data block declares an alpha prior
+        data.update(
+            {
+                "prior_dist_alpha": 0,
+                "prior_loc_alpha": np.zeros(1),
+                "prior_scale_alpha": np.ones(1),
+                "prior_df_alpha": np.ones(1),
+            }
+        )
     inits: dict[str, Any] = {}
-    if family.name == "gaussian":
-        y_shift = float(np.mean(y))
-        data["y_shift"] = y_shift
-        data.update(sufficient_statistics(design, sc, y_shift))
+    info: dict[str, Any] = {"rows": design.n}
+    data["y_shift"] = 0.0
+    if family.program in ("gaussian", "student_t"):
+        data["y_shift"] = float(np.mean(y))
         inits["sigma"] = float(np.std(y)) or 1.0
-        info = {"rows": design.n}
+    if family.program == "gaussian":
+        data.update(sufficient_statistics(design, sc, data["y_shift"]))
+    elif family.program == "binomial":
+        trials = design.extras[family.trials] if family.trials else np.ones(design.n)
+        data.update(binomial_rows(design, sc, y, trials, aggregate))
+        info["aggregated_rows"] = data["N"]
     else:
-        data["y_shift"] = 0.0
-        data.update(aggregated_binomial(design, sc, y))
-        info = {"rows": design.n, "aggregated_rows": data["N"]}
+        W = design_matrix(design, sc)[:, 1:]
+        data.update({"N": design.n, "W": W})
+        if family.program == "student_t":
+            data["y"] = y - data["y_shift"]
+        elif family.program == "ordinal":
+            data["y"] = y.astype(int)
+            data["n_cat"] = len(levels)
+            info["levels"] = list(levels)
+        elif family.program == "categorical":
+            data["y"] = y.astype(int)
+            data["C"] = len(levels)
+            info["levels"] = list(levels)
+        elif family.program == "count":
+            data["y"] = y.astype(int)
+            exposure = design.extras[family.exposure] if family.exposure else None
+            data["log_exposure"] = (
+                np.log(exposure) if exposure is not None else np.zeros(design.n)
+            )
+            data["negbin"] = int(family.name == "negative_binomial")
+            if not data["negbin"]:  # the shared program reads a phi prior anyway
+                data.update(
+                    {
+                        "prior_dist_phi": 0,
+                        "prior_scale_phi": np.ones(1),
+                        "prior_df_phi": np.ones(1),
+                    }
+                )
 
     table = design.group_table()
     theta_index = []
@@ -264,4 +341,6 @@ def build_stan_input(
         "modifier": modifier_names,
         "group": group_labels,
     }
+    if family.program == "categorical":  # the non-reference categories
+        coords["category"] = [format_value(v) for v in levels[1:]]
     return StanInput(data, inits, resolved, coords, table, info)

@@ -17,15 +17,16 @@ def python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
-@pytest.mark.parametrize("page", ["index.md"])
-def test_docs_examples_run(page, gaussian_model, capsys):
+@pytest.mark.parametrize("page", ["index.md", "families.md"])
+def test_docs_examples_run(page, gaussian_model, bernoulli_model, capsys):
     blocks = python_blocks(DOCS / page)
     assert blocks, f"no python example in {page}"
     for block in blocks:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             exec(compile(block, f"{page}", "exec"), {})
-    assert "true_effect" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "mean" in out and "lower" in out
 
 
 def test_worked_example_script_writes_figures_and_tables(gaussian_model, tmp_path):

@@ -6,7 +6,7 @@ import hetfx
 from hetfx.design import build_design
 from hetfx.families import get_family
 from hetfx.program import program_hash, render
-from hetfx.standata import aggregated_binomial, build_stan_input, design_matrix, scaling
+from hetfx.standata import binomial_rows, build_stan_input, design_matrix, scaling
 
 
 def _design(n=300, seed=0, **kw):
@@ -106,7 +106,7 @@ def test_bernoulli_rows_are_aggregated_exactly():
         }
     )
     design = build_design("y ~ C(x) | t : z1 + z2", df, warn_groups=False)
-    agg = aggregated_binomial(design, scaling(design), df["y"].to_numpy())
+    agg = binomial_rows(design, scaling(design), df["y"].to_numpy(), np.ones(n))
     assert agg["N"] <= 2 * 2 * 2 * 3
     assert agg["trials"].sum() == n and agg["y"].sum() == df["y"].sum()
     si = build_stan_input(design, get_family("bernoulli"))

@@ -76,6 +76,13 @@ class Backend(ABC):
         """Run NUTS and return the draws with named dims."""
 
 
+CATEGORY_VARS = ("alpha", "alpha_centred", "alpha_raw")
+
+
 def dims_for(coords: dict[str, list[str]]) -> dict[str, list[str]]:
-    """The DIMS whose coordinate is known."""
-    return {k: v for k, v in DIMS.items() if all(d in coords for d in v)}
+    """The DIMS whose coordinate is known; categorical models add ``category``."""
+    dims = {k: v for k, v in DIMS.items() if all(d in coords for d in v)}
+    if "category" in coords:
+        dims = {k: [*v, "category"] for k, v in dims.items()}
+        dims.update({k: ["category"] for k in CATEGORY_VARS})
+    return dims

@@ -1,0 +1,132 @@
+"""Effects on the response scale, computed per draw from the design.
+
+For a binary treatment, the response-scale effect of a group is the average over
+its treated units of E[y | T=1] - E[y | T=0], holding everything else at its
+observed value. For a continuous treatment it is the average derivative
+dE[y]/dT (per unit of T). Probability points for bernoulli and binomial (per
+trial), counts for poisson and negative binomial (at each unit's exposure),
+category probabilities for ordinal, and the link scale itself for gaussian and
+student-t.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.special import softmax
+
+from .errors import OptionError
+from .families import category_probs
+from .posterior import Draws, linear_predictor, unit_effects
+
+if TYPE_CHECKING:
+    from .results import HetFit
+
+MAX_CELLS = 40_000_000
+SCALES = ("link", "response")
+
+
+def check_scale(scale: str) -> str:
+    if scale not in SCALES:
+        raise OptionError(f"scale must be 'link' or 'response', got {scale!r}.")
+    return scale
+
+
+def _thin(fit: HetFit, units: int) -> int:
+    post = fit.idata.posterior
+    total = post.sizes["chain"] * post.sizes["draw"]
+    return max(1, int(np.ceil(total * units / MAX_CELLS)))
+
+
+def _category_draws(d: Draws) -> list[Draws]:
+    """One Draws per non-reference category (the trailing axis of each array)."""
+    return [
+        Draws(
+            d.alpha[:, c],
+            d.beta[..., c],
+            d.a[..., c],
+            d.lam[..., c],
+            d.theta[..., c],
+            d.sigma_theta[..., c],
+            {},
+        )
+        for c in range(d.a.shape[-1])
+    ]
+
+
+def response_draws(fit: HetFit) -> tuple[np.ndarray, np.ndarray]:
+    """Response-scale effects of the group rows and of each treatment's ATE.
+
+    Returns arrays shaped (chain, draw, rows[, categories]) and
+    (chain, draw, treatments[, categories]), rows in the order of ``effects()``.
+    """
+    cached = getattr(fit, "_response_cache", None)
+    if cached is not None:
+        return cached
+    design = fit.design
+    fam = fit.family_obj
+    thin = _thin(fit, design.n)
+    idata = fit.idata.isel(draw=slice(None, None, thin))
+    chains = idata.posterior.sizes["chain"]
+    d = Draws.from_idata(idata)
+    Ts = [eq.arm.values for eq in design.equations]
+    idx = [eq.grouping.index for eq in design.equations]
+    # one linear predictor per non-reference category (categorical), else one
+    parts = _category_draws(d) if fit.categories else [d]
+    etas, taus = [], []
+    for part in parts:
+        tau = unit_effects(
+            part,
+            design,
+            [eq.Z for eq in design.equations],
+            idx,
+            np.random.default_rng(0),
+        )
+        eta = linear_predictor(part, design.X, Ts, tau)
+        if fam.exposure:
+            eta = eta + np.log(design.extras[fam.exposure])[None, :]
+        etas.append(eta)
+        taus.append(tau)
+    cut = None
+    if fam.name == "ordinal":
+        cut = np.asarray(idata.posterior["cutpoints"].values).reshape(d.size, -1)
+
+    def mean(shift: float | list[np.ndarray]) -> np.ndarray:
+        """E[y] (or category probabilities) with eta_c shifted by shift[c]."""
+        moved = [eta + s for eta, s in zip(etas, shift, strict=True)]
+        if fit.categories:
+            stacked = np.stack([np.zeros_like(moved[0]), *moved], axis=-1)
+            return softmax(stacked, axis=-1)
+        if cut is not None:
+            return category_probs(moved[0], cut)
+        return fam.mean(moved[0])
+
+    rows, ates = [], []
+    for e, eq in enumerate(design.equations):
+        treated = eq.arm.treated
+        tau_e = [tau[e] for tau in taus]
+        if eq.arm.kind == "continuous":  # average derivative dE[y]/dT
+            eps = 1e-4
+            up = mean([eps * t for t in tau_e])
+            down = mean([-eps * t for t in tau_e])
+            effect = (up - down) / (2 * eps)
+        else:  # E[y | T=1] - E[y | T=0] on the treated units
+            effect = mean([0.0] * len(etas)) - mean(
+                [-Ts[e][None, :] * t for t in tau_e]
+            )
+        if eq.pooled:
+            for g in range(eq.n_groups):
+                members = (idx[e] == g) & treated
+                rows.append(effect[:, members].mean(axis=1))
+        else:
+            rows.append(effect[:, treated].mean(axis=1))
+        ates.append(effect[:, treated].mean(axis=1))
+
+    def shape(parts: list[np.ndarray]) -> np.ndarray:
+        stacked = np.stack(parts, axis=1)  # (S, rows[, K])
+        return stacked.reshape(chains, -1, *stacked.shape[1:])
+
+    result = (shape(rows), shape(ates))
+    fit._response_cache = result
+    return result

@@ -1,0 +1,277 @@
+"""Every outcome family: recovery, response scale, outcome checks, priors only."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import hetfx
+from hetfx import DataError, OptionError
+from hetfx.design import build_design
+from hetfx.families import get_family
+from hetfx.standata import build_stan_input
+
+FAST = {"chains": 4, "iter_warmup": 500, "iter_sampling": 500}
+NEW_FAMILIES = ["binomial", "poisson", "negative_binomial", "student_t", "ordinal"]
+
+
+def _fit(sim, seed=1, **kw):
+    model = hetfx.HetModel(sim.formula, family=sim.family_object, backend="pystan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", hetfx.GroupingWarning)
+        return model.fit(sim.data, seed=seed, **{**FAST, **kw})
+
+
+@pytest.mark.sampling
+@pytest.mark.parametrize("family", NEW_FAMILIES)
+def test_recovery(family):
+    sim = hetfx.datasets.simulate(
+        n=3000,
+        n_modifiers=4,
+        n_controls=1,
+        family=family,
+        seed=21,
+        alpha=0.5 if family in ("poisson", "negative_binomial") else 0.0,
+        lambda_=[0.3, -0.2, 0.2, 0.0],
+        sigma_theta=0.25,
+    )
+    fit = _fit(sim)
+    assert fit.family == family
+    eff = fit.effects().merge(sim.effects, on=["treatment", "group"])
+    assert len(eff) == 16
+    covered = (eff["lower"] <= eff["true_effect"]) & (
+        eff["true_effect"] <= eff["upper"]
+    )
+    assert covered.sum() >= stats.binom.ppf(0.001, 16, 0.9), covered.sum()
+    ate = fit.ate(prob=0.99).iloc[0]
+    assert ate["lower"] <= sim.ate <= ate["upper"]
+    mods = fit.modifiers(prob=0.99).set_index("parameter")
+    for name, true in sim.lambda_.items():
+        assert mods.loc[name, "lower"] <= true <= mods.loc[name, "upper"], name
+    coefs = fit.coefficients(prob=0.99).set_index("parameter")
+    if family == "negative_binomial":
+        assert coefs.loc["phi", "lower"] <= 5.0 <= coefs.loc["phi", "upper"]
+    if family == "student_t":
+        assert {"sigma", "nu"} <= set(coefs.index)
+    if family == "ordinal":
+        assert "alpha" not in coefs.index
+        cuts = coefs.loc[[c for c in coefs.index if c.startswith("cutpoints[")]]
+        assert list(cuts.index)[0] == "cutpoints[1|2]"
+        assert cuts["mean"].is_monotonic_increasing
+        np.testing.assert_allclose(cuts["mean"], sim.cutpoints, atol=0.35)
+    assert fit.diagnostics()["divergences"] == 0
+
+
+@pytest.mark.sampling
+def test_ordinal_response_scale_is_per_category():
+    sim = hetfx.datasets.simulate(n=1500, n_modifiers=2, family="ordinal", seed=4)
+    fit = _fit(sim)
+    eff = fit.effects(scale="response")
+    assert eff["category"].tolist()[:5] == ["1", "2", "3", "4", "5"]
+    sums = eff.groupby("group")["mean"].sum()
+    np.testing.assert_allclose(sums.to_numpy(), 0.0, atol=1e-10)
+    assert len(fit.ate(scale="response")) == 5
+    con = fit.contrast("z1=1, z2=1", "z1=0, z2=0", scale="response")
+    assert np.isfinite(con["mean"].item())
+
+
+@pytest.mark.sampling
+def test_bernoulli_response_ate_matches_difference_in_means(bernoulli_model):
+    sim = hetfx.datasets.simulate(
+        n=40000, n_modifiers=3, n_controls=0, family="bernoulli", seed=9, a=0.4
+    )
+    fit = _fit(sim)
+    assert fit.info["aggregated_rows"] <= 16
+    y, t = sim.data["y"], sim.data["treat"]
+    dim = y[t == 1].mean() - y[t == 0].mean()
+    ate = fit.ate(prob=0.99, scale="response").iloc[0]
+    assert ate["lower"] <= dim <= ate["upper"]
+    assert abs(ate["mean"] - dim) < 0.02
+    eff = fit.effects(scale="response")
+    # probability points: between -1 and 1, and the ATE is their weighted mean
+    assert eff["mean"].between(-1, 1).all()
+    weighted = np.average(eff["mean"], weights=eff["n_treated"])
+    assert weighted == pytest.approx(ate["mean"], abs=1e-9)
+    by = fit.by_modifier(scale="response")
+    assert by["mean"].between(-1, 1).all()
+
+
+@pytest.mark.sampling
+def test_aggregated_and_row_wise_bernoulli_agree(bernoulli_model):
+    sim = hetfx.datasets.simulate(
+        n=2000, n_modifiers=3, n_controls=0, family="bernoulli", seed=10
+    )
+    agg = _fit(sim, seed=3)
+    rows = _fit(sim, seed=4, aggregate=False)
+    assert agg.info["aggregated_rows"] < rows.info["aggregated_rows"] == 2000
+    for a_tab, r_tab in ((agg.modifiers(), rows.modifiers()), (agg.ate(), rows.ate())):
+        mcse = np.sqrt(
+            (a_tab["sd"] ** 2 / a_tab["ess_bulk"])
+            + (r_tab["sd"] ** 2 / r_tab["ess_bulk"])
+        )
+        assert (np.abs(a_tab["mean"] - r_tab["mean"]) < 4.5 * mcse).all()
+        assert np.allclose(a_tab["sd"], r_tab["sd"], rtol=0.15)
+
+
+@pytest.mark.sampling
+def test_prior_predictive(gaussian_model):
+    sim = hetfx.datasets.simulate(n=600, n_modifiers=2, seed=12)
+    model = hetfx.HetModel(sim.formula, backend="pystan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prior = model.sample_prior(sim.data, seed=1, **FAST)
+        same = hetfx.fit(sim.formula, sim.data, prior_only=True, seed=1, **FAST)
+    assert prior.info["prior_only"] is True
+    np.testing.assert_array_equal(prior.draws("a"), same.draws("a"))
+    sd_y = sim.data["y"].std(ddof=0)
+    scale_a = prior.prior_summary().query("parameter == 'a'")["scale"].item()
+    assert scale_a == pytest.approx(2.5 * sd_y)
+    # a's prior draws follow its prior (normal, 2.5 sd_y), not the data
+    draws = prior.draws("a_centred").ravel()
+    assert draws.std() == pytest.approx(scale_a, rel=0.1)
+    assert abs(draws.mean()) < 0.2 * scale_a
+    assert len(prior.effects()) == 4 and prior.effects()["sd"].min() > 0.5
+
+
+def test_family_lookup_and_options():
+    assert get_family("binary").name == "bernoulli"
+    assert get_family("poisson").exposure is None
+    assert get_family("poisson", exposure="days").exposure == "days"
+    assert get_family(hetfx.families.negative_binomial()).params == ("phi",)
+    with pytest.raises(OptionError, match="binomial family needs its trials column"):
+        get_family("binomial")
+    with pytest.raises(OptionError, match="Unknown family 'weibull'; available"):
+        get_family("weibull")
+    assert hetfx.HetModel("y ~ x | t : z", family="ordinal").program == (
+        hetfx.HetModel("y ~ x | t : z", family="ordinal").program
+    )
+
+
+def _stan_input(df, family, formula="y ~ x | t : z"):
+    fam = get_family(family) if isinstance(family, str) else family
+    design = build_design(
+        formula, df, extra_variables=tuple(fam.variables), warn_groups=False
+    )
+    return build_stan_input(design, fam)
+
+
+@pytest.fixture
+def base():
+    rng = np.random.default_rng(0)
+    n = 40
+    return pd.DataFrame(
+        {"x": rng.normal(size=n), "t": [0, 1] * 20, "z": np.repeat([0, 1], 20), "n": 5}
+    )
+
+
+@pytest.mark.parametrize(
+    "family, y, message",
+    [
+        (
+            "bernoulli",
+            lambda n: np.r_[np.zeros(n - 1), 2],
+            "bernoulli outcome 'y' must be 0/1",
+        ),
+        (
+            "poisson",
+            lambda n: np.r_[np.ones(n - 1), 1.5],
+            "non-negative integer counts; found 1.5",
+        ),
+        (
+            "poisson",
+            lambda n: np.r_[np.ones(n - 1), -1],
+            "non-negative integer counts; found -1",
+        ),
+        ("negative_binomial", lambda n: np.r_[np.arange(n - 1), 0.2], "found 0.2"),
+        (
+            "ordinal",
+            lambda n: np.tile([1, 2], n // 2),
+            "has 2 levels; it needs at least 3",
+        ),
+        (
+            "student_t",
+            lambda n: np.ones(n),
+            "student_t outcome 'y' takes only one value",
+        ),
+        (
+            "gaussian",
+            lambda n: np.full(n, 2.0),
+            "gaussian outcome 'y' takes only one value",
+        ),
+    ],
+)
+def test_bad_outcomes(base, family, y, message):
+    base["y"] = y(len(base))
+    with pytest.raises(DataError, match=message):
+        _stan_input(base, family)
+
+
+def test_bad_binomial_and_exposure(base):
+    base["y"] = np.r_[np.ones(len(base) - 1), 6]
+    with pytest.raises(DataError, match="exceeds its trials 'n' in 1 rows"):
+        _stan_input(base, hetfx.families.binomial(trials="n"))
+    base["y"] = np.arange(len(base)) % 3
+    base["exposure"] = np.r_[np.ones(len(base) - 1), 0]
+    with pytest.raises(DataError, match="exposure 'exposure' must be positive"):
+        _stan_input(base, hetfx.families.poisson(exposure="exposure"))
+    with pytest.raises(DataError, match="Variable 'days'"):
+        _stan_input(base, hetfx.families.poisson(exposure="days"))
+
+
+def test_ordinal_levels_from_categories(base):
+    base["y"] = pd.Categorical(
+        np.tile(["low", "mid", "high", "mid"], 10),
+        categories=["low", "mid", "high"],
+        ordered=True,
+    )
+    si = _stan_input(base, "ordinal")
+    assert si.info["levels"] == ["low", "mid", "high"]
+    assert si.data["n_cat"] == 3 and set(si.data["y"]) == {1, 2, 3}
+    names = hetfx.priors.summary_table(si.priors).query("parameter == 'cutpoints'")
+    assert names["coefficient"].tolist() == ["low|mid", "mid|high"]
+    assert "alpha" not in set(hetfx.priors.summary_table(si.priors)["parameter"])
+
+
+@pytest.mark.sampling
+def test_categorical_recovery_and_tables():
+    sim = hetfx.datasets.simulate(
+        n=4000,
+        n_modifiers=3,
+        n_controls=1,
+        family="categorical",
+        seed=5,
+        a=0.4,
+        lambda_=[0.4, -0.3, 0.2],
+        sigma_theta=0.25,
+    )
+    fit = _fit(sim)
+    assert fit.categories == ["B", "C"]
+    eff = fit.effects()
+    assert eff.columns[:3].tolist() == ["treatment", "category", "group"]
+    merged = eff.merge(sim.effects, on=["treatment", "category", "group"])
+    assert len(merged) == 16
+    covered = (merged["lower"] <= merged["true_effect"]) & (
+        merged["true_effect"] <= merged["upper"]
+    )
+    assert covered.sum() >= stats.binom.ppf(0.001, 16, 0.9), covered.sum()
+    ate = fit.ate(prob=0.99).set_index("category")
+    mods = fit.modifiers(prob=0.99)
+    for category, truth in sim.by_category.items():
+        assert ate.loc[category, "lower"] <= truth["ate"] <= ate.loc[category, "upper"]
+        sub = mods[mods["category"] == category].set_index("parameter")
+        for name, true in truth["lambda"].items():
+            assert sub.loc[name, "lower"] <= true <= sub.loc[name, "upper"], name
+    coefs = fit.coefficients()
+    assert set(coefs["category"]) == {"B", "C"} and "alpha" in set(coefs["parameter"])
+    # response scale: the probability of every category, reference included
+    resp = fit.effects(scale="response")
+    assert set(resp["category"]) == {"A", "B", "C"}
+    np.testing.assert_allclose(resp.groupby("group")["mean"].sum(), 0.0, atol=1e-10)
+    con = fit.contrast("z1=1, z2=1, z3=1", "z1=0, z2=0, z3=0")
+    assert con["category"].tolist() == ["B", "C"]
+    assert set(fit.by_modifier()["category"]) == {"B", "C"}
+    with pytest.raises(OptionError, match="not available for the categorical family"):
+        fit.loo()
+    assert fit.diagnostics()["divergences"] == 0
