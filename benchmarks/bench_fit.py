@@ -27,10 +27,7 @@ import hetfx
 
 ROOT = Path(__file__).resolve().parent.parent
 TOMZ_WEEKS = ROOT.parent / "shared" / "data" / "tomz-weeks-2021"
-FORMULA = (
-    "force ~ regime + stakes + costs + africa + eeurope + asia + age + educ4"
-    " | alliance : dem + rep + high_newsint + white + male"
-)
+FORMULA = hetfx.datasets.TOMZ_WEEKS_FORMULA
 
 
 def peak_memory_mb() -> float:
@@ -42,28 +39,7 @@ def peak_memory_mb() -> float:
 
 
 def tomz_weeks() -> pd.DataFrame:
-    raw = pd.read_stata(
-        TOMZ_WEEKS / "2017-04-YouGov-extracted.dta", convert_categoricals=False
-    )
-    return pd.DataFrame(
-        {
-            "force": (raw["pref"] >= 4).astype(int),
-            "alliance": (raw["alliance"] == 2).astype(int),
-            "dem": (raw["pid7"] <= 2).astype(int),
-            "rep": raw["pid7"].isin([6, 7]).astype(int),
-            "high_newsint": (raw["newsint"] == 1).astype(int),
-            "white": (raw["race"] == 1).astype(int),
-            "male": (raw["gender"] == 1).astype(int),
-            "regime": (raw["regime"] == 2).astype(int),
-            "stakes": (raw["stakes"] == 1).astype(int),
-            "costs": (raw["costs"] == 2).astype(int),
-            "africa": (raw["region"] == 1).astype(int),
-            "asia": (raw["region"] == 2).astype(int),
-            "eeurope": (raw["region"] == 3).astype(int),
-            "age": (2016 - raw["birthyr"]) / 10,
-            "educ4": raw["educ"].map({1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 4}),
-        }
-    )
+    return hetfx.datasets.tomz_weeks(TOMZ_WEEKS / "2017-04-YouGov-extracted.dta")
 
 
 def forget_program(model: hetfx.HetModel) -> None:

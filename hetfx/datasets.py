@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,4 +228,49 @@ def simulate(
         family=family,
         cutpoints=list(cutpoints) if family == "ordinal" else None,
         by_category=by_category,
+    )
+
+
+TOMZ_WEEKS_FORMULA = (
+    "force ~ regime + stakes + costs + africa + eeurope + asia + age + educ4"
+    " | alliance : dem + rep + high_newsint + white + male"
+)
+"""The paper's respondent-heterogeneity specification (fit with main_effects=False)."""
+
+
+def tomz_weeks(path: str | os.PathLike) -> pd.DataFrame:
+    """The Tomz and Weeks (2021) survey experiment, coded as in the paper.
+
+    The replication file (``2017-04-YouGov-extracted.dta``) is not shipped with
+    hetfx; pass its path.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``force`` (pref >= 4), ``pref`` (1..5), the treatment ``alliance``, the
+        modifiers ``dem``, ``rep``, ``high_newsint``, ``white``, ``male`` and the
+        controls ``regime``, ``stakes``, ``costs``, ``africa``, ``asia``,
+        ``eeurope``, ``age`` (decades) and ``educ4`` (1..4); plus ``region``.
+    """
+    raw = pd.read_stata(path, convert_categoricals=False)
+    return pd.DataFrame(
+        {
+            "force": (raw["pref"] >= 4).astype(int),
+            "pref": raw["pref"].astype(int),
+            "alliance": (raw["alliance"] == 2).astype(int),
+            "dem": (raw["pid7"] <= 2).astype(int),
+            "rep": raw["pid7"].isin([6, 7]).astype(int),
+            "high_newsint": (raw["newsint"] == 1).astype(int),
+            "white": (raw["race"] == 1).astype(int),
+            "male": (raw["gender"] == 1).astype(int),
+            "regime": (raw["regime"] == 2).astype(int),
+            "stakes": (raw["stakes"] == 1).astype(int),
+            "costs": (raw["costs"] == 2).astype(int),
+            "region": raw["region"].astype(int),
+            "africa": (raw["region"] == 1).astype(int),
+            "asia": (raw["region"] == 2).astype(int),
+            "eeurope": (raw["region"] == 3).astype(int),
+            "age": (2016 - raw["birthyr"]) / 10,
+            "educ4": raw["educ"].map({1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 4}),
+        }
     )

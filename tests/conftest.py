@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import hetfx
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 TOMZ_WEEKS = SHARED_DATA / "tomz-weeks-2021" / "2017-04-YouGov-extracted.dta"
@@ -34,33 +36,12 @@ def tomz_weeks_frame() -> pd.DataFrame:
         pytest.skip(
             f"Tomz-Weeks data not found at {TOMZ_WEEKS} (../shared/data absent)"
         )
-    raw = pd.read_stata(TOMZ_WEEKS, convert_categoricals=False)
-    return pd.DataFrame(
-        {
-            "force": (raw["pref"] >= 4).astype(int),
-            "pref": raw["pref"],
-            "alliance": (raw["alliance"] == 2).astype(int),
-            "dem": (raw["pid7"] <= 2).astype(int),
-            "rep": raw["pid7"].isin([6, 7]).astype(int),
-            "high_newsint": (raw["newsint"] == 1).astype(int),
-            "white": (raw["race"] == 1).astype(int),
-            "male": (raw["gender"] == 1).astype(int),
-            "regime": (raw["regime"] == 2).astype(int),
-            "stakes": (raw["stakes"] == 1).astype(int),
-            "costs": (raw["costs"] == 2).astype(int),
-            "africa": (raw["region"] == 1).astype(int),
-            "asia": (raw["region"] == 2).astype(int),
-            "eeurope": (raw["region"] == 3).astype(int),
-            "age": (2016 - raw["birthyr"]) / 10,
-            "educ4": raw["educ"].map({1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 4}),
-        }
-    )
+    from hetfx.datasets import tomz_weeks
+
+    return tomz_weeks(TOMZ_WEEKS)
 
 
-TOMZ_WEEKS_FORMULA = (
-    "force ~ regime + stakes + costs + africa + eeurope + asia + age + educ4"
-    " | alliance : dem + rep + high_newsint + white + male"
-)
+TOMZ_WEEKS_FORMULA = hetfx.datasets.TOMZ_WEEKS_FORMULA
 
 
 @pytest.fixture(scope="session")

@@ -65,3 +65,31 @@ def test_forced_backend_missing_gives_advice(monkeypatch):
     )
     with pytest.raises(hetfx.BackendError, match="install_cmdstan|CMDSTAN"):
         get_backend("cmdstanpy")
+
+
+@pytest.mark.parametrize(
+    "family",
+    ["binomial", "poisson", "negative_binomial", "student_t", "ordinal", "categorical"],
+)
+def test_cmdstan_every_family(cmdstan_model, family):
+    sim = hetfx.datasets.simulate(
+        n=2000,
+        n_modifiers=3,
+        n_controls=1,
+        family=family,
+        seed=33,
+        alpha=0.5 if family in ("poisson", "negative_binomial") else 0.0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = hetfx.HetModel(
+            sim.formula, family=sim.family_object, backend="cmdstanpy"
+        ).fit(sim.data, seed=2, iter_warmup=500, iter_sampling=500)
+    assert fit.backend == "cmdstanpy" and fit.family == family
+    ate = fit.ate(prob=0.99)
+    truth = (
+        [v["ate"] for v in sim.by_category.values()] if sim.by_category else [sim.ate]
+    )
+    for (_, row), true in zip(ate.iterrows(), truth, strict=True):
+        assert row["lower"] <= true <= row["upper"]
+    assert np.isfinite(fit.ate(scale="response")["mean"]).all()
