@@ -30,7 +30,10 @@ class HetModel:
     formula : str
         ``outcome ~ controls | treatment : modifiers [| ...]``.
     family : str or Family
-        ``"gaussian"`` or ``"bernoulli"``.
+        ``"gaussian"``, ``"bernoulli"``, ``"poisson"``, ``"negative_binomial"``,
+        ``"student_t"``, ``"ordinal"``, ``"categorical"``, or an object from
+        :mod:`hetfx.families` (``binomial(trials="n")``,
+        ``poisson(exposure="days")``, ``categorical(reference="none")``).
     priors : dict, optional
         Keyed by ``alpha``, ``beta``, ``a``, ``lambda``, ``sigma_theta`` and the
         family's parameters (``sigma``); values from :mod:`hetfx.priors`.
@@ -291,7 +294,8 @@ def fit(
     formula : str
         ``outcome ~ controls | treatment : modifiers [| ...]``.
     data : DataFrame-like
-    family : {"gaussian", "bernoulli"}
+    family : str or Family
+        See :class:`HetModel`.
     priors : dict, optional
         See :class:`HetModel`.
     backend : {"auto", "cmdstanpy", "pystan"}
