@@ -99,7 +99,7 @@ class Family:
         """Scale of the outcome on the link scale, for autoscaled priors."""
         return float(np.std(y)) if self.link == "identity" else 1.0
 
-    def mean(self, eta: np.ndarray, extra: dict[str, Any] | None = None) -> np.ndarray:
+    def mean(self, eta: np.ndarray) -> np.ndarray:
         """E[y | eta] (per trial for binomial; ordinal: see ``category_probs``)."""
         if self.link == "logit":
             return expit(eta)

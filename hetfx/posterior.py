@@ -125,10 +125,3 @@ def training_eta(draws: Draws, design: Design) -> np.ndarray:
     return linear_predictor(
         draws, design.X, [eq.arm.values for eq in design.equations], taus
     )
-
-
-def inv_link(eta: np.ndarray, link: str) -> np.ndarray:
-    """The response scale of the linear predictor."""
-    if link == "logit":
-        return 1.0 / (1.0 + np.exp(-eta))
-    return eta

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import OptionError
+from .families import category_probs
 from .groups import NO_GROUP
-from .posterior import Draws, inv_link, linear_predictor, unit_effects
+from .posterior import Draws, linear_predictor, unit_effects
 
 if TYPE_CHECKING:
     from .results import HetFit
@@ -55,7 +56,7 @@ def predict(
 
     if kind == "outcome":
         Ts = design.treatment_values(newdata)
-        values = inv_link(linear_predictor(d, X, Ts, taus), fit.family_obj.link)
+        values = expected_outcome(fit, linear_predictor(d, X, Ts, taus), newdata)
         if draws:
             return values
         rows = [{"row": i} for i in range(values.shape[1])]
@@ -81,3 +82,16 @@ def predict(
             )
             out.append(per_chain(taus[e][:, i]))
     return fit._table(rows, out, prob)
+
+
+def expected_outcome(fit: HetFit, eta: np.ndarray, newdata: Any) -> np.ndarray:
+    """E[y] of new units: per trial for binomial, at the units' exposure for
+    counts (1 when the column is absent), the expected category for ordinal."""
+    fam = fit.family_obj
+    if fam.exposure and fam.exposure in newdata:
+        eta = eta + np.log(np.asarray(newdata[fam.exposure], dtype=float))[None, :]
+    if fam.name == "ordinal":
+        cut = np.asarray(fit.idata.posterior["cutpoints"].values).reshape(len(eta), -1)
+        probs = category_probs(eta, cut)
+        return probs @ np.arange(1, probs.shape[-1] + 1)
+    return fam.mean(eta)

@@ -58,6 +58,11 @@ def test_recovery(family):
     coefs = fit.coefficients(prob=0.99).set_index("parameter")
     if family == "negative_binomial":
         assert coefs.loc["phi", "lower"] <= 5.0 <= coefs.loc["phi", "upper"]
+    if family in ("poisson", "negative_binomial", "binomial"):
+        # expected outcomes at the units' own exposure: counts, not log counts
+        pred = fit.predict(sim.data, kind="outcome")
+        observed = sim.data["y"] / sim.data.get("trials", 1)
+        assert pred["mean"].mean() == pytest.approx(observed.mean(), rel=0.1)
     if family == "student_t":
         assert {"sigma", "nu"} <= set(coefs.index)
     if family == "ordinal":
