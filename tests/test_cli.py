@@ -33,7 +33,7 @@ def test_info_lists_backends_and_cache():
 
 @pytest.mark.sampling
 def test_compile_then_demo(gaussian_model, bernoulli_model):
-    out = run("compile", "--backend", "pystan")
+    out = run("compile", "--backend", "pystan", timeout=3600)  # may compile 4 programs
     assert out.returncode == 0, out.stderr
     assert "gaussian" in out.stdout and "already cached" in out.stdout
     demo = run("demo", "--backend", "pystan", "--chains", "2", "--iter", "300")
