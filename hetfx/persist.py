@@ -45,7 +45,7 @@ def save(fit: HetFit, path: str | os.PathLike) -> Path:
             "options": fit.options,
             "info": fit.info,
             "backend": fit.backend,
-            "family": fit.family,
+            "family": fit.family_obj,  # with its trials/exposure/reference
         }
         with open(tmp / "state.pkl", "wb") as fh:
             pickle.dump(state, fh)
@@ -87,7 +87,7 @@ def load(path: str | os.PathLike) -> HetFit:
         idata,
         backend=state["backend"],
         formula=state["design"].formula.text,
-        family=get_family(state["family"]),
+        family=get_family(state["family"]),  # a Family object passes through
         groups=state["groups"],
         coords=state["coords"],
         equations=state["equations"],
