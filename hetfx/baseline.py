@@ -15,9 +15,6 @@ import statsmodels.api as sm
 from scipy import stats
 
 from .design import Design, build_design
-from .groups import NO_GROUP
-
-OLS_COLUMNS = ["mean", "sd", "lower", "upper", "p_value"]
 
 
 def ols_design(design: Design) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -141,4 +138,4 @@ def ols_interactions(
     return ols_from_design(design, prob)
 
 
-__all__ = ["NO_GROUP", "OLS_COLUMNS", "ols_from_design", "ols_interactions"]
+__all__ = ["ols_from_design", "ols_interactions"]

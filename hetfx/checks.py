@@ -16,7 +16,7 @@ from scipy.special import expit
 
 from .errors import OptionError
 from .families import category_probs
-from .posterior import Draws, training_eta
+from .posterior import Draws, training_predictor
 
 if TYPE_CHECKING:
     from .results import HetFit
@@ -25,11 +25,7 @@ MAX_LOGLIK_CELLS = 50_000_000
 
 
 def _eta(fit: HetFit, d: Draws) -> np.ndarray:
-    eta = training_eta(d, fit.design)
-    fam = fit.family_obj
-    if fam.exposure:
-        eta = eta + np.log(fit.design.extras[fam.exposure])[None, :]
-    return eta
+    return training_predictor(d, fit.design, fit.family_obj.exposure)[0]
 
 
 def _observed(fit: HetFit) -> np.ndarray:

@@ -50,6 +50,9 @@ class Equation:
     z_names: list[str]
     modifiers: list[str]
     grouping: Grouping
+    _group_means: np.ndarray | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def label(self) -> str:
@@ -65,13 +68,18 @@ class Equation:
         return self.grouping.n_groups if self.pooled else 0
 
     def group_means(self) -> np.ndarray:
-        """zbar_g: mean Z over each group's treated units, shape (G_e, L_e)."""
-        idx = self.grouping.index
-        has = idx != NO_GROUP
-        counts = np.bincount(idx[has], minlength=self.n_groups)
-        sums = np.zeros((self.n_groups, self.Z.shape[1]))
-        np.add.at(sums, idx[has], self.Z[has])
-        return sums / np.maximum(counts, 1)[:, None]
+        """zbar_g: mean Z over each group's treated units, shape (G_e, L_e).
+
+        Computed once: the design matrix asks for it in every chunk of rows.
+        """
+        if self._group_means is None:
+            idx = self.grouping.index
+            has = idx != NO_GROUP
+            counts = np.bincount(idx[has], minlength=self.n_groups)
+            sums = np.zeros((self.n_groups, self.Z.shape[1]))
+            np.add.at(sums, idx[has], self.Z[has])
+            self._group_means = sums / np.maximum(counts, 1)[:, None]
+        return self._group_means
 
 
 @dataclass

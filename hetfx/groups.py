@@ -206,11 +206,6 @@ def make_coder(series: pd.Series, spec: Any = "auto") -> Coder:
     return Coder(name, labels, edges)
 
 
-def grouping_codes(series: pd.Series, spec: Any = "auto") -> pd.Categorical:
-    """The grouping values of one modifier, as an ordered categorical."""
-    return make_coder(series, spec).encode(series)
-
-
 def group_labels(values: dict[str, Any]) -> str:
     """The readable label of a modifier combination, e.g. ``dem=1, male=0``."""
     return ", ".join(f"{m}={format_value(v)}" for m, v in values.items())
@@ -233,7 +228,7 @@ def make_grouping(
     treated : numpy.ndarray of bool
         Units that get a group.
     bins : dict, optional
-        Per-variable binning, see :func:`grouping_codes`.
+        Per-variable binning, see :func:`make_coder`.
 
     Examples
     --------

@@ -72,13 +72,15 @@ def unit_effects(
     design: Design,
     Zs: list[np.ndarray],
     groups: list[np.ndarray],
-    rng: np.random.Generator,
+    rng: np.random.Generator | None,
 ) -> list[np.ndarray]:
     """tau_e,i for every equation and unit: shape (S, n) each.
 
     A unit whose modifier combination was never seen gets
     ``a + Z lambda + sigma_theta * u`` with a fresh u ~ N(0, 1) per draw, shared
-    by the units of the same unseen combination.
+    by the units of the same unseen combination. With ``rng=None`` (the training
+    rows, where the units without a group are untreated: T = 0) they get
+    ``a + Z lambda`` and no draw.
     """
     out = []
     l0 = g0 = 0
@@ -95,7 +97,7 @@ def unit_effects(
                 + draws.lam[:, l0 : l0 + L] @ (Z[seen] - zbar[idx[seen]]).T
             )
             unseen = ~seen
-            if unseen.any():
+            if rng is not None and unseen.any():
                 keys = [tuple(row) for row in Z[unseen]]
                 uniq = {k: i for i, k in enumerate(dict.fromkeys(keys))}
                 u = rng.standard_normal((draws.size, len(uniq)))
@@ -117,11 +119,16 @@ def linear_predictor(
     return eta
 
 
-def training_eta(draws: Draws, design: Design) -> np.ndarray:
-    """The linear predictor of the training rows."""
+def training_predictor(
+    draws: Draws, design: Design, exposure: str | None = None
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The linear predictor of the training rows (with the log exposure offset
+    of count families) and the unit effects tau of every equation."""
     Zs = [eq.Z for eq in design.equations]
     groups = [eq.grouping.index for eq in design.equations]
-    taus = unit_effects(draws, design, Zs, groups, np.random.default_rng(0))
-    return linear_predictor(
-        draws, design.X, [eq.arm.values for eq in design.equations], taus
-    )
+    taus = unit_effects(draws, design, Zs, groups, None)
+    Ts = [eq.arm.values for eq in design.equations]
+    eta = linear_predictor(draws, design.X, Ts, taus)
+    if exposure:
+        eta = eta + np.log(design.extras[exposure])[None, :]
+    return eta, taus

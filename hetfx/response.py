@@ -18,7 +18,7 @@ from scipy.special import softmax
 
 from .errors import OptionError
 from .families import category_probs
-from .posterior import Draws, linear_predictor, unit_effects
+from .posterior import Draws, training_predictor
 
 if TYPE_CHECKING:
     from .results import HetFit
@@ -76,16 +76,7 @@ def response_draws(fit: HetFit) -> tuple[np.ndarray, np.ndarray]:
     parts = _category_draws(d) if fit.categories else [d]
     etas, taus = [], []
     for part in parts:
-        tau = unit_effects(
-            part,
-            design,
-            [eq.Z for eq in design.equations],
-            idx,
-            np.random.default_rng(0),
-        )
-        eta = linear_predictor(part, design.X, Ts, tau)
-        if fam.exposure:
-            eta = eta + np.log(design.extras[fam.exposure])[None, :]
+        eta, tau = training_predictor(part, design, fam.exposure)
         etas.append(eta)
         taus.append(tau)
     cut = None
