@@ -2,6 +2,7 @@
 
 from . import datasets, families, priors
 from .baseline import ols_interactions
+from .batch import BatchError, Job, fit_many, read_jobs, read_manifest
 from .checks import compare
 from .design import groups
 from .errors import (
@@ -23,6 +24,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendError",
+    "BatchError",
+    "Job",
+    "fit_many",
+    "read_jobs",
+    "read_manifest",
     "ConvergenceWarning",
     "Family",
     "HetFit",

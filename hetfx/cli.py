@@ -1,24 +1,37 @@
-"""The ``hetfx`` command line: demo, groups, compile, info."""
+"""The ``hetfx`` command line: demo, fit, groups, batch, compile, info,
+install-cmdstan."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import socket
 import sys
 import traceback
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from . import __version__
 from .datasets import FAMILIES as SIM_FAMILIES
-from .errors import HetfxError
+from .errors import DataError, HetfxError, OptionError, hetfx_warnings
 
 EXIT_OK, EXIT_USER, EXIT_FAIL = 0, 2, 1
 
 
 def _print_table(frame: pd.DataFrame) -> None:
     print(frame.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """hetfx's own warnings (groups, convergence, missing data), not the
+    libraries' deprecation notices."""
+    for w in hetfx_warnings(caught):
+        print(f"warning: {w}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -79,8 +92,204 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"Timing: compile/load {result.timing['compile']:.1f} s, sampling "
         f"{result.timing['sampling']:.1f} s"
     )
-    for w in caught:
-        print(f"warning: {w.message}")
+    _print_warnings(caught)
+    return EXIT_OK
+
+
+def _key_values(items: list[str] | None, what: str) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise OptionError(f"Write {what} as key=value; got {item!r}.")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _bins(items: list[str] | None) -> dict[str, Any] | None:
+    """``age=5`` (quantile bins) or ``age=18,30,50,90`` (edges)."""
+    out: dict[str, Any] = {}
+    for key, value in _key_values(items, "--bins").items():
+        try:
+            numbers = [float(v) for v in value.split(",")]
+        except ValueError as exc:
+            raise OptionError(f"--bins {key}={value}: numbers expected.") from exc
+        out[key] = int(numbers[0]) if len(numbers) == 1 else numbers
+    return out or None
+
+
+def _family(args: argparse.Namespace) -> Any:
+    from .families import get_family
+
+    options = {
+        k: getattr(args, k)
+        for k in ("trials", "exposure", "reference")
+        if getattr(args, k, None)
+    }
+    return get_family(args.family, **options)
+
+
+def _load(path: str) -> Any:
+    """A Parquet dataset stays on disk (read partition by partition)."""
+    from .io import read_data
+    from .partitions import is_partitioned
+
+    if is_partitioned(path):
+        if not os.path.exists(path):
+            raise DataError(f"Data file {path!r} does not exist.")
+        return path
+    return read_data(path)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Fit a formula to a data file; print and write the tables and plots."""
+    from .batch import write_results
+    from .model import HetModel
+    from .priors import parse_priors
+
+    model = HetModel(
+        args.formula,
+        family=_family(args),
+        priors=parse_priors(args.prior or []),
+        main_effects=not args.no_main_effects,
+        bins=_bins(args.bins),
+        backend=args.backend,
+        parameterization=args.parameterization,
+    )
+    data = _load(args.data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = model.fit(
+            data,
+            chains=args.chains,
+            iter_warmup=args.iter_warmup,
+            iter_sampling=args.iter_sampling,
+            seed=args.seed,
+            adapt_delta=args.adapt_delta,
+        )
+    print(
+        f"hetfx fit: {args.formula}   family: {result.family}   "
+        f"rows: {result.info['n']}"
+    )
+    for title, table in (
+        ("Group effects", result.effects()),
+        ("Modifiers", result.modifiers()),
+        ("Average treatment effect", result.ate()),
+    ):
+        print(f"\n{title}")
+        _print_table(table.drop(columns=["ess_tail"], errors="ignore"))
+    diag = result.diagnostics()
+    print("\nDiagnostics: " + ", ".join(f"{k} {v:.4g}" for k, v in diag.items()))
+    out = Path(args.out or f"{Path(args.data).stem}-hetfx")
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise OptionError(
+            f"Output folder {str(out)!r} is not empty; pass --overwrite or --out."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "fit").exists():
+        shutil.rmtree(out / "fit")
+    write_results(result, out)
+    written = _write_plots(result, out)
+    print(f"\nWrote tables (CSV), the saved fit and {written} plots (PNG) to {out}")
+    _print_warnings(caught)
+    return EXIT_OK
+
+
+def _write_plots(result: Any, out: Path) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots = ["plot_effects", "plot_modifiers"]
+    if result.design.has_rows and not result.categories:
+        plots += ["plot_shrinkage", "plot_ppc"]
+    for name in plots:
+        ax = getattr(result, name)()
+        ax.figure.savefig(out / f"{name.removeprefix('plot_')}.png", dpi=120)
+        plt.close(ax.figure)
+    return len(plots)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Run the jobs of a TOML job file; exit 1 when a job failed."""
+    from .batch import fit_many, read_jobs
+
+    jobs, settings = read_jobs(args.jobs)
+    out = args.out or settings.get("out")
+    if not out:
+        raise OptionError(
+            "Give the output folder: --out DIR, or out = ... in the file."
+        )
+    if not os.path.isabs(out) and not args.out:
+        out = os.path.join(os.path.dirname(os.path.abspath(args.jobs)), out)
+    client = None
+    executor: Any = None
+    if args.scheduler:
+        try:
+            from distributed import Client
+        except ImportError as exc:
+            raise OptionError(
+                'The Dask executor needs the dask extra: pip install "hetfx[dask]".'
+            ) from exc
+        try:
+            client = Client(args.scheduler, timeout="10s")
+        except OSError as exc:
+            raise OptionError(
+                f"Cannot reach the Dask scheduler at {args.scheduler!r}: {exc}"
+            ) from exc
+        executor = client
+    elif args.workers and args.workers > 1:
+        executor = "processes"
+    try:
+        manifest = fit_many(
+            jobs,
+            out,
+            executor,
+            workers=args.workers,
+            fail_fast=args.fail_fast,
+            progress=not args.no_progress,
+        )
+    finally:
+        if client is not None:
+            client.close()
+    cols = [c for c in ("name", "status", "run", "seconds", "error") if c in manifest]
+    _print_table(manifest[cols].fillna(""))
+    failed = int((manifest["status"] != "done").sum())
+    done = len(manifest) - failed
+    print(f"\n{done} done, {failed} failed; manifest: {out}/manifest.json")
+    return EXIT_OK if failed == 0 else EXIT_FAIL
+
+
+CMDSTAN_HOST = ("github.com", 443)
+
+
+def _online(host: tuple[str, int] = CMDSTAN_HOST, timeout: float = 5.0) -> bool:
+    try:
+        with socket.create_connection(host, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def cmd_install_cmdstan(args: argparse.Namespace) -> int:
+    """Install CmdStan with cmdstanpy's installer (downloads from GitHub)."""
+    if not _online():
+        print(
+            "hetfx: error: cannot reach github.com to download CmdStan (no network); "
+            "use the pystan backend instead (pip install pystan; backend='pystan').",
+            file=sys.stderr,
+        )
+        return EXIT_FAIL
+    import cmdstanpy
+
+    ok = cmdstanpy.install_cmdstan(
+        version=args.version, dir=args.dir, cores=args.cores, progress=True
+    )
+    if not ok:
+        print("hetfx: error: cmdstanpy could not install CmdStan.", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"CmdStan installed: {cmdstanpy.cmdstan_path()}")
     return EXIT_OK
 
 
@@ -94,8 +303,7 @@ def cmd_groups(args: argparse.Namespace) -> int:
         warnings.simplefilter("always")
         table = groups(args.formula, data, main_effects=not args.no_main_effects)
     _print_table(table)
-    for w in caught:
-        print(f"warning: {w.message}")
+    _print_warnings(caught)
     return EXIT_OK
 
 
@@ -191,8 +399,73 @@ def build_parser() -> argparse.ArgumentParser:
     )
     comp.set_defaults(func=cmd_compile)
 
-    info = sub.add_parser("info", help="backends, CmdStan, cache folder")
+    info = sub.add_parser(
+        "info", help="backends, CmdStan, cache folder and compiled programs"
+    )
     info.set_defaults(func=cmd_info)
+
+    fit = sub.add_parser("fit", help="fit a formula to a data file")
+    fit.description = (
+        "Fit, print the tables, and write effects.csv, modifiers.csv, "
+        "coefficients.csv, ate.csv, diagnostics.csv, the saved fit (fit/) and "
+        "the plots (PNG) to --out. Parquet data of gaussian models is read "
+        "partition by partition."
+    )
+    fit.add_argument("data", help="CSV, TSV, Parquet or Stata file")
+    fit.add_argument("--formula", "-f", required=True)
+    fit.add_argument("--family", default="gaussian")
+    fit.add_argument("--trials", help="binomial: the trials column")
+    fit.add_argument("--exposure", help="poisson/negative binomial: exposure column")
+    fit.add_argument("--reference", help="categorical: the reference category")
+    fit.add_argument(
+        "--prior",
+        action="append",
+        metavar="KEY=DIST",
+        help="e.g. sigma_theta=half_normal(0.5) (repeatable)",
+    )
+    fit.add_argument(
+        "--bins", action="append", metavar="VAR=K|EDGES", help="e.g. age=5"
+    )
+    fit.add_argument("--no-main-effects", action="store_true")
+    fit.add_argument(
+        "--parameterization",
+        default="noncentred",
+        choices=["noncentred", "centred", "auto"],
+    )
+    fit.add_argument(
+        "--backend", default="auto", choices=["auto", "cmdstanpy", "pystan"]
+    )
+    fit.add_argument("--chains", type=int, default=4)
+    fit.add_argument("--iter-warmup", type=int, default=1000)
+    fit.add_argument("--iter-sampling", type=int, default=1000)
+    fit.add_argument("--seed", type=int, default=None)
+    fit.add_argument("--adapt-delta", type=float, default=0.8)
+    fit.add_argument("--out", "-o", help="output folder (default: <data>-hetfx)")
+    fit.add_argument("--overwrite", action="store_true")
+    fit.set_defaults(func=cmd_fit)
+
+    batch = sub.add_parser("batch", help="run the jobs of a TOML job file")
+    batch.description = (
+        "Run every [[job]] of a TOML file (see hetfx.batch.read_jobs and the "
+        "README); finished jobs are skipped on a rerun. Exit 0 when every job "
+        "is done, 1 when some failed."
+    )
+    batch.add_argument("jobs", help="the TOML job file")
+    batch.add_argument("--out", "-o", help="output folder (or out = ... in the file)")
+    where = batch.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="local worker processes")
+    where.add_argument("--scheduler", help="address of a Dask scheduler")
+    batch.add_argument("--fail-fast", action="store_true")
+    batch.add_argument("--no-progress", action="store_true")
+    batch.set_defaults(func=cmd_batch)
+
+    inst = sub.add_parser(
+        "install-cmdstan", help="install CmdStan (cmdstanpy's installer)"
+    )
+    inst.add_argument("--version", help="CmdStan version (default: latest)")
+    inst.add_argument("--dir", help="install folder (default: cmdstanpy's)")
+    inst.add_argument("--cores", type=int, default=1, help="cores for the build")
+    inst.set_defaults(func=cmd_install_cmdstan)
     return parser
 
 

@@ -95,10 +95,16 @@ class Design:
     n_dropped: int = 0
     specs: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    n_rows: int | None = None
 
     @property
     def n(self) -> int:
-        return int(self.y.shape[0])
+        return int(self.y.shape[0]) if self.n_rows is None else self.n_rows
+
+    @property
+    def has_rows(self) -> bool:
+        """False for designs summarised partition by partition (no rows kept)."""
+        return self.n_rows is None
 
     def without_frame(self) -> Design:
         """A copy without the data frame (the arrays stay), for saving."""
@@ -112,6 +118,7 @@ class Design:
             self.n_dropped,
             self.specs,
             self.extras,
+            self.n_rows,
         )
 
     def new_rows(

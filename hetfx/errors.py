@@ -31,3 +31,12 @@ class BackendError(HetfxError):
 
 class SamplingError(HetfxError, RuntimeError):
     """The sampler failed; the message carries the backend's own output."""
+
+
+def hetfx_warnings(caught: list) -> list[str]:
+    """Messages of the hetfx warnings among ``warnings.catch_warnings`` records."""
+    return [
+        str(w.message)
+        for w in caught
+        if getattr(w.category, "__module__", "").startswith("hetfx")
+    ]

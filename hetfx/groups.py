@@ -49,18 +49,14 @@ class Grouping:
         """Group of each row of new data; ``NO_GROUP`` for unseen combinations."""
         if not self.coders:
             return np.zeros(len(frame), dtype=int)
-        cats = {
-            m: c.encode(frame[m].rename(m), strict=False)
-            for m, c in self.coders.items()
-        }
-        lookup = {label: i for i, label in enumerate(self.table["group"])}
-        out = np.full(len(frame), NO_GROUP)
-        for row in range(len(frame)):
-            values = {m: cats[m][row] for m in self.coders}
-            if any(pd.isna(v) for v in values.values()):
-                continue
-            out[row] = lookup.get(group_labels(values), NO_GROUP)
-        return out
+        modifiers = list(self.coders)
+        row_keys = cell_keys(frame, self.coders, strict=False)
+        group_keys = cell_keys(self.table[modifiers], self.coders, coded=True)
+        order = np.argsort(group_keys)
+        pos = np.searchsorted(group_keys[order], row_keys)
+        pos = np.minimum(pos, len(order) - 1)
+        found = (row_keys >= 0) & (group_keys[order][pos] == row_keys)
+        return np.where(found, order[pos], NO_GROUP)
 
     @property
     def n_groups(self) -> int:
@@ -181,7 +177,7 @@ def make_coder(series: pd.Series, spec: Any = "auto") -> Coder:
         groups by raw value.
     """
     name = str(series.name)
-    if spec == "auto":
+    if isinstance(spec, str) and spec == "auto":
         spec = DEFAULT_BINS if is_continuous(series) else None
     if spec is None:
         levels = (
@@ -199,11 +195,54 @@ def make_coder(series: pd.Series, spec: Any = "auto") -> Coder:
             edges = np.array([values.min(), values.max() + 1.0])
     else:
         edges = np.asarray(spec, dtype=float)
+    return bin_coder(name, edges)
+
+
+def bin_coder(name: str, edges: np.ndarray) -> Coder:
+    """The :class:`Coder` of bins with these edges (the first bin is closed).
+
+    Examples
+    --------
+    >>> bin_coder("age", np.array([18.0, 40, 90])).categories
+    ['[18, 40]', '(40, 90]']
+    """
     labels = [
         f"{'[' if i == 0 else '('}{lo:g}, {hi:g}]"
         for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True))
     ]
-    return Coder(name, labels, edges)
+    return Coder(name, labels, np.asarray(edges, dtype=float))
+
+
+def cell_keys(
+    frame: pd.DataFrame,
+    coders: dict[str, Coder],
+    strict: bool = True,
+    coded: bool = False,
+) -> np.ndarray:
+    """One integer per row for its combination of grouping values.
+
+    Keys order the combinations lexicographically by the coders' categories, as
+    the group table does; rows with a value outside the coders get -1 (or raise
+    DataError when ``strict``). ``coded=True`` reads grouping values (bin
+    labels), as in the group table, instead of raw values.
+    """
+    sizes = [max(len(c.categories), 1) for c in coders.values()]
+    if float(np.prod(sizes, dtype=float)) >= 2**62:
+        raise OptionError(
+            "Too many possible modifier combinations to key them; use fewer "
+            "modifiers or coarser bins."
+        )
+    key = np.zeros(len(frame), dtype=np.int64)
+    bad = np.zeros(len(frame), dtype=bool)
+    for (m, coder), size in zip(coders.items(), sizes, strict=True):
+        if coded:
+            cat = pd.Categorical(frame[m].to_numpy(), categories=coder.categories)
+        else:
+            cat = coder.encode(frame[m].rename(m), strict=strict)
+        codes = np.asarray(cat.codes)
+        bad |= codes < 0
+        key = key * size + codes
+    return np.where(bad, -1, key)
 
 
 def group_labels(values: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from . import partitions
 from .backends import Backend, Compiled, get_backend, sampler_options
 from .design import Design, build_design
 from .errors import OptionError
@@ -14,7 +15,7 @@ from .groups import validate_bins
 from .priors import summary_table, validate_priors
 from .program import render
 from .results import HetFit
-from .standata import StanInput, build_stan_input, prior_keys
+from .standata import DesignSummary, StanInput, build_stan_input, prior_keys
 
 SUMMARY_VARS = ["alpha", "beta", "a", "lambda", "sigma_theta", "theta", "ate"]
 
@@ -92,6 +93,22 @@ class HetModel:
             f"main_effects={self.main_effects})"
         )
 
+    def spec(self) -> dict[str, Any]:
+        """The constructor arguments: ``HetModel(**model.spec())`` rebuilds it
+        (how batch workers get the model without its compiled handle)."""
+        return {
+            "formula": self.formula,
+            "family": self.family,
+            "priors": dict(self.priors),
+            "main_effects": self.main_effects,
+            "bins": dict(self.bins),
+            "control": self.control,
+            "treatment_type": self.treatment_type,
+            "backend": self.backend_name,
+            "missing": self.missing,
+            "parameterization": self.parameterization,
+        }
+
     @property
     def backend(self) -> Backend:
         if self._backend is None:
@@ -115,6 +132,25 @@ class HetModel:
             missing=self.missing,
             warn_groups=warn_groups,
             extra_variables=tuple(self.family.variables),
+        )
+
+    def _design_and_summary(self, data: Any) -> tuple[Design, DesignSummary | None]:
+        """In-memory design, or for a Dask frame / Parquet path the gaussian
+        statistics computed partition by partition (other families read the
+        used columns into memory)."""
+        if not partitions.is_partitioned(data):
+            return self.design(data), None
+        if self.family.program != "gaussian":
+            used = list(dict.fromkeys([*self.parsed.variables, *self.family.variables]))
+            return self.design(partitions.collect(data, used)), None
+        return partitions.summarise_partitions(
+            self.parsed,
+            data,
+            main_effects=self.main_effects,
+            bins=self.bins,
+            control=self.control,
+            treatment_type=self.treatment_type,
+            missing=self.missing,
         )
 
     def compile(self, example: StanInput | None = None) -> Compiled:
@@ -143,7 +179,10 @@ class HetModel:
 
         Parameters
         ----------
-        data : DataFrame-like
+        data : DataFrame-like, dask.dataframe.DataFrame or Parquet path
+            Gaussian models compute W'W, W'y, y'y and N partition by partition
+            from a Dask frame or Parquet dataset without collecting the rows
+            (binned modifiers then use approximate quantiles).
         chains, iter_warmup, iter_sampling, seed : sampler settings
         prior_only : bool
             Sample from the priors alone (prior predictive check).
@@ -157,7 +196,7 @@ class HetModel:
         HetFit
         """
         options = sampler_options(chains, iter_warmup, iter_sampling, seed, **sampler)
-        design = self.design(data)
+        design, summary = self._design_and_summary(data)
         stan_input = build_stan_input(
             design,
             self.family,
@@ -165,6 +204,7 @@ class HetModel:
             prior_only,
             use_noncentred(self.parameterization, design),
             aggregate,
+            summary,
         )
         backend = self.backend
         was_compiled = self._compiled is not None
@@ -182,6 +222,10 @@ class HetModel:
             "levels": stan_input.info.get("levels"),
             "summary_vars": SUMMARY_VARS + list(self.family.params),
             "compiled": compiled.compiled_now and not was_compiled,
+            # this call wrote the program into the hetfx cache
+            "program_built": bool(
+                compiled.info.get("built", compiled.compiled_now) and not was_compiled
+            ),
             "timing": {
                 "compile": 0.0 if was_compiled else compiled.seconds,
                 "sampling": seconds,
@@ -293,7 +337,8 @@ def fit(
     ----------
     formula : str
         ``outcome ~ controls | treatment : modifiers [| ...]``.
-    data : DataFrame-like
+    data : DataFrame-like, dask.dataframe.DataFrame or Parquet path
+        See :meth:`HetModel.fit`.
     family : str or Family
         See :class:`HetModel`.
     priors : dict, optional

@@ -15,6 +15,7 @@ Examples
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -348,3 +349,59 @@ def summary_table(resolved: list[ResolvedPrior]) -> pd.DataFrame:
     """The priors actually used, one row per coefficient."""
     rows = [row for r in resolved for row in r.rows()]
     return pd.DataFrame(rows)
+
+
+PRIOR_NAMES = {
+    "normal": Normal,
+    "student_t": StudentT,
+    "cauchy": Cauchy,
+    "half_normal": HalfNormal,
+    "half_student_t": HalfStudentT,
+    "half_cauchy": HalfCauchy,
+    "exponential": Exponential,
+    "gamma": Gamma,
+    "flat": Flat,
+}
+
+
+def parse_prior(text: str) -> Prior:
+    """A prior from text such as ``"normal(0, 2.5)"`` (command line, job files).
+
+    Names: normal, student_t, cauchy, half_normal, half_student_t, half_cauchy,
+    exponential, gamma, flat; CamelCase (``HalfNormal(1)``) works too.
+
+    Examples
+    --------
+    >>> parse_prior("half_normal(0.5)")
+    HalfNormal(sigma=0.5)
+    """
+    match = re.fullmatch(r"\s*([A-Za-z_]+)\s*(?:\((.*)\))?\s*", str(text))
+    if not match:
+        raise PriorError(f"Cannot read the prior {text!r}; write e.g. normal(0, 1).")
+    name = re.sub(r"(?<!^)(?=[A-Z])", "_", match.group(1)).lower()
+    if name not in PRIOR_NAMES:
+        raise PriorError(
+            f"Unknown prior {match.group(1)!r}; use one of {', '.join(PRIOR_NAMES)}."
+        )
+    args = [a for a in (match.group(2) or "").split(",") if a.strip()]
+    try:
+        return PRIOR_NAMES[name](*[float(a) for a in args])
+    except (TypeError, ValueError) as exc:
+        raise PriorError(f"Cannot read the prior {text!r}: {exc}") from exc
+
+
+def parse_priors(items: dict[str, str] | list[str]) -> dict[str, Prior]:
+    """Priors from ``{"sigma_theta": "half_normal(1)"}`` or ``["key=prior", ...]``."""
+    if isinstance(items, dict):
+        pairs = list(items.items())
+    else:
+        pairs = []
+        for item in items:
+            key, sep, value = str(item).partition("=")
+            if not sep:
+                raise PriorError(
+                    f"Write priors as key=distribution, e.g. "
+                    f"sigma_theta=half_normal(1); got {item!r}."
+                )
+            pairs.append((key.strip(), value))
+    return {k: v if isinstance(v, Prior) else parse_prior(v) for k, v in pairs}

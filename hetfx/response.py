@@ -66,6 +66,7 @@ def response_draws(fit: HetFit) -> tuple[np.ndarray, np.ndarray]:
         return cached
     design = fit.design
     fam = fit.family_obj
+    fit._needs_rows("scale='response'")
     thin = _thin(fit, design.n)
     idata = fit.idata.isel(draw=slice(None, None, thin))
     chains = idata.posterior.sizes["chain"]

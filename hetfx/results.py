@@ -148,6 +148,15 @@ class HetFit:
                 "by_modifier() are."
             )
 
+    def _needs_rows(self, method: str) -> None:
+        if not self.design.has_rows:
+            raise OptionError(
+                f"{method} needs the data rows, and this fit was computed "
+                "partition by partition (Dask or Parquet) without keeping them. "
+                "Fit the in-memory data, or use effects(), modifiers(), ate(), "
+                "contrast(), by_modifier() and predict()."
+            )
+
     @property
     def categories(self) -> list[str]:
         """Non-reference outcome categories (categorical family), else []."""
@@ -343,6 +352,7 @@ class HetFit:
     def ols(self, prob: float = 0.9) -> pd.DataFrame:
         """The fully interacted OLS estimates of the same groups (HC2)."""
         self._not_categorical("ols")
+        self._needs_rows("ols()")
         return baseline.ols_from_design(self.design, _check_prob(prob))
 
     def compare_ols(self, prob: float = 0.9) -> pd.DataFrame:
@@ -353,6 +363,7 @@ class HetFit:
         pooling. ``same_sign`` tells whether the two estimates agree in sign.
         """
         self._not_categorical("compare_ols")
+        self._needs_rows("compare_ols()")
         eff = self.effects(prob)
         ols = self.ols(prob)
         grand = self.ate(prob).set_index("treatment")["mean"]
@@ -426,11 +437,13 @@ class HetFit:
     def ppc(self, ndraws: int = 200, prob: float = 0.9, seed: int = 0) -> pd.DataFrame:
         """Posterior predictive check: observed against replicated statistics."""
         self._not_categorical("ppc")
+        self._needs_rows("ppc()")
         return checks.ppc(self, ndraws, prob, seed)
 
     def loo(self, thin: int | None = None):
         """PSIS-LOO (arviz ELPDData) from numpy pointwise log-likelihoods."""
         self._not_categorical("loo")
+        self._needs_rows("loo()")
         return checks.loo(self, thin)
 
     def plot_effects(self, ax=None, ols: bool = False, prob: float = 0.9, sort=True):
@@ -443,10 +456,12 @@ class HetFit:
 
     def plot_shrinkage(self, ax=None, prob: float = 0.9):
         """OLS against hierarchical group effects, point size by group size."""
+        self._needs_rows("plot_shrinkage()")
         return plots.plot_shrinkage(self, ax=ax, prob=prob)
 
     def plot_ppc(self, ax=None, ndraws: int = 200, prob: float = 0.9):
         """Observed group means against their replicated intervals."""
+        self._needs_rows("plot_ppc()")
         return plots.plot_ppc(self, ax=ax, ndraws=ndraws, prob=prob)
 
     def save(self, path):

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .design import Design
+from .errors import OptionError
 from .families import Family
 from .groups import NO_GROUP, format_value
 from .priors import (
@@ -38,6 +39,39 @@ class Scaling:
     x_scale: np.ndarray
     z_mean: np.ndarray
     z_scale: np.ndarray
+
+
+@dataclass
+class DesignSummary:
+    """The moments of a design that the priors, scaling and ATE weights need.
+
+    Built from the rows by :func:`summarise`, or partition by partition for data
+    bigger than memory (:mod:`hetfx.partitions`, gaussian only).
+
+    Attributes
+    ----------
+    n : int
+        Rows.
+    y_mean, y_sd : float
+        Mean and sd of the outcome (as the likelihood reads it).
+    scaling : Scaling
+    group_counts, group_means : list of numpy.ndarray
+        Per equation: treated units per group and zbar_g (G_e x L_e); empty for
+        equations without groups.
+    t_sd : numpy.ndarray
+        Per equation: sd of T for continuous treatments, else 1.
+    gaussian : dict, optional
+        Precomputed N, WtW, Wty, yty (y shifted by ``y_mean``).
+    """
+
+    n: int
+    y_mean: float
+    y_sd: float
+    scaling: Scaling
+    group_counts: list[np.ndarray]
+    group_means: list[np.ndarray]
+    t_sd: np.ndarray
+    gaussian: dict[str, Any] | None = None
 
 
 @dataclass
@@ -75,6 +109,35 @@ def scaling(design: Design) -> Scaling:
         np.where(np.concatenate(z_scale) > 0, np.concatenate(z_scale), 1.0)
         if z_scale
         else np.zeros(0),
+    )
+
+
+def summarise(design: Design, y: np.ndarray) -> DesignSummary:
+    """The :class:`DesignSummary` of an in-memory design and its prepared outcome."""
+    counts, means = [], []
+    for eq in design.equations:
+        if eq.pooled:
+            idx = eq.grouping.index
+            counts.append(np.bincount(idx[idx != NO_GROUP], minlength=eq.n_groups))
+            means.append(eq.group_means())
+        else:
+            counts.append(np.zeros(0, dtype=int))
+            means.append(np.zeros((0, eq.Z.shape[1])))
+    t_sd = np.array(
+        [
+            np.std(eq.arm.values) if eq.arm.kind == "continuous" else 1.0
+            for eq in design.equations
+        ]
+    )
+    numeric = np.issubdtype(np.asarray(y).dtype, np.number)
+    return DesignSummary(
+        n=design.n,
+        y_mean=float(np.mean(y)) if numeric else 0.0,
+        y_sd=float(np.std(y)) if numeric else 1.0,
+        scaling=scaling(design),
+        group_counts=counts,
+        group_means=means,
+        t_sd=t_sd,
     )
 
 
@@ -162,6 +225,7 @@ def build_stan_input(
     prior_only: bool = False,
     noncentred: bool = True,
     aggregate: bool = True,
+    summary: DesignSummary | None = None,
 ) -> StanInput:
     """Stan data, inits, resolved priors and labels for a design.
 
@@ -178,37 +242,47 @@ def build_stan_input(
         Non-centred group effects (the default), else centred.
     aggregate : bool
         Aggregate repeated design rows of binomial data (exact).
+    summary : DesignSummary, optional
+        Moments computed elsewhere (data bigger than memory; gaussian only).
     """
     user = validate_priors(priors, prior_keys(family))
-    y, levels = family.prepare_outcome(design.y, design.formula.outcome, design.extras)
-    sc = scaling(design)
+    if summary is None:
+        y, levels = family.prepare_outcome(
+            design.y, design.formula.outcome, design.extras
+        )
+        summary = summarise(design, y)
+    elif family.program != "gaussian":
+        raise OptionError(
+            f"Only the gaussian family can be fitted from summary statistics; "
+            f"got {family.name!r}."
+        )
+    else:
+        y, levels = None, None
+    sc = summary.scaling
     eqs = design.equations
     E = len(eqs)
-    L = sum(eq.Z.shape[1] for eq in eqs)
+    L = sum(len(eq.z_names) for eq in eqs)
     pooled = [eq for eq in eqs if eq.pooled]
     G = sum(eq.n_groups for eq in pooled)
     lambda_eq = np.concatenate(
-        [np.full(eq.Z.shape[1], e + 1) for e, eq in enumerate(eqs)]
+        [np.full(len(eq.z_names), e + 1) for e, eq in enumerate(eqs)]
     ).astype(int)
     group_eq: list[int] = []
     z_group = np.zeros((G, L))
     ate_weight = np.zeros((E, G))
     g0 = l0 = 0
     for e, eq in enumerate(eqs):
-        Le = eq.Z.shape[1]
+        Le = len(eq.z_names)
         if eq.pooled:
-            idx = eq.grouping.index
-            counts = np.bincount(idx[idx != NO_GROUP], minlength=eq.n_groups)
-            z_group[g0 : g0 + eq.n_groups, l0 : l0 + Le] = eq.group_means()
+            counts = summary.group_counts[e]
+            z_group[g0 : g0 + eq.n_groups, l0 : l0 + Le] = summary.group_means[e]
             ate_weight[e, g0 : g0 + eq.n_groups] = counts / counts.sum()
             group_eq += [e + 1] * eq.n_groups
             g0 += eq.n_groups
         l0 += Le
 
-    s_y = family.outcome_scale(y)
-    s_t = np.array(
-        [np.std(eq.arm.values) if eq.arm.kind == "continuous" else 1.0 for eq in eqs]
-    )
+    s_y = summary.y_sd if family.link == "identity" else 1.0
+    s_t = summary.t_sd
     s_t_of_l = s_t[lambda_eq - 1] if L else np.zeros(0)
     labels = [eq.label for eq in eqs]
     modifier_names = [f"{eq.label}:{z}" for eq in eqs for z in eq.z_names]
@@ -220,7 +294,7 @@ def build_stan_input(
                 user,
                 Normal(),
                 2.5 * s_y,
-                float(np.mean(y)) if family.link == "identity" else 0.0,
+                summary.y_mean if family.link == "identity" else 0.0,
             )
         ]
         if family.intercept
@@ -252,7 +326,7 @@ def build_stan_input(
         resolved.append(resolve("cutpoints", names, user, StudentT(3, 0, 2.5), 2.5))
 
     data: dict[str, Any] = {
-        "K": design.X.shape[1],
+        "K": len(design.x_names),
         "E": E,
         "L": L,
         "G": G,
@@ -280,13 +354,15 @@ def build_stan_input(
             }
         )
     inits: dict[str, Any] = {}
-    info: dict[str, Any] = {"rows": design.n}
+    info: dict[str, Any] = {"rows": summary.n}
     data["y_shift"] = 0.0
     if family.program in ("gaussian", "student_t"):
-        data["y_shift"] = float(np.mean(y))
-        inits["sigma"] = float(np.std(y)) or 1.0
+        data["y_shift"] = summary.y_mean
+        inits["sigma"] = summary.y_sd or 1.0
     if family.program == "gaussian":
-        data.update(sufficient_statistics(design, sc, data["y_shift"]))
+        data.update(
+            summary.gaussian or sufficient_statistics(design, sc, data["y_shift"])
+        )
     elif family.program == "binomial":
         trials = design.extras[family.trials] if family.trials else np.ones(design.n)
         data.update(binomial_rows(design, sc, y, trials, aggregate))

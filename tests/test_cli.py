@@ -19,7 +19,16 @@ def run(*args, timeout=900):
 
 
 def test_help_everywhere():
-    for args in ([], ["demo"], ["groups"], ["compile"], ["info"]):
+    for args in (
+        [],
+        ["demo"],
+        ["fit"],
+        ["groups"],
+        ["batch"],
+        ["compile"],
+        ["info"],
+        ["install-cmdstan"],
+    ):
         out = run(*args, "--help")
         assert out.returncode == 0 and "usage: hetfx" in out.stdout
 
@@ -29,6 +38,7 @@ def test_info_lists_backends_and_cache():
     assert out.returncode == 0
     assert "backend pystan" in out.stdout and "backend cmdstanpy" in out.stdout
     assert f"cache folder: {os.environ['HETFX_CACHE_DIR']}" in out.stdout
+    assert "compiled programs:" in out.stdout and "CmdStan" in out.stdout
 
 
 @pytest.mark.sampling
@@ -83,3 +93,130 @@ def test_bad_formula_and_debug(tmp_path):
     assert len(out.stderr.strip().splitlines()) == 1
     debug = run("--debug", "groups", str(path), "--formula", "y ~ t z")
     assert debug.returncode == 2 and "Traceback" in debug.stderr
+
+
+def small_csv(folder, seed=0, n=400):
+    import hetfx
+
+    sim = hetfx.datasets.simulate(n=n, n_modifiers=3, n_controls=1, seed=seed)
+    path = folder / f"study{seed}.csv"
+    sim.data.to_csv(path, index=False)
+    return path, sim
+
+
+FIT_ARGS = ["--backend", "pystan", "--chains", "2", "--iter-warmup", "200"]
+FIT_ARGS += ["--iter-sampling", "200", "--seed", "1"]
+
+
+@pytest.mark.sampling
+def test_fit_prints_and_writes_tables_fit_and_plots(tmp_path, gaussian_model):
+    path, sim = small_csv(tmp_path)
+    out = tmp_path / "res"
+    args = ["fit", str(path), "-f", sim.formula, "--out", str(out), *FIT_ARGS]
+    done = run(*args, "--prior", "sigma_theta=half_normal(0.5)")
+    assert done.returncode == 0, done.stderr
+    assert "Group effects" in done.stdout and "z1=0, z2=0, z3=0" in done.stdout
+    assert "Average treatment effect" in done.stdout and "Diagnostics:" in done.stdout
+    for name in ["effects", "modifiers", "coefficients", "ate", "diagnostics"]:
+        assert (out / f"{name}.csv").is_file()
+    for name in ["effects", "modifiers", "shrinkage", "ppc"]:
+        assert (out / f"{name}.png").stat().st_size > 1000
+    import hetfx
+
+    saved = hetfx.load(out / "fit")
+    assert "half_normal(0.5)" in set(saved.prior_summary()["prior"])
+    again = run(*args)
+    assert again.returncode == 2
+    assert again.stderr.strip().startswith("hetfx: error: Output folder")
+
+
+@pytest.mark.sampling
+def test_fit_reads_parquet_partition_by_partition(tmp_path, gaussian_model):
+    path, sim = small_csv(tmp_path)
+    parquet = tmp_path / "study.parquet"
+    import pandas as pd
+
+    pd.read_csv(path).to_parquet(parquet)
+    out = tmp_path / "pq"
+    done = run("fit", str(parquet), "-f", sim.formula, "--out", str(out), *FIT_ARGS)
+    assert done.returncode == 0, done.stderr
+    assert (out / "effects.png").is_file() and not (out / "ppc.png").exists()
+
+
+@pytest.mark.sampling
+def test_batch_command(tmp_path, gaussian_model):
+    path, sim = small_csv(tmp_path)
+    (tmp_path / "jobs.toml").write_text(
+        f"""
+out = "results"
+
+[defaults]
+formula = "{sim.formula}"
+backend = "pystan"
+chains = 2
+iter_warmup = 150
+iter_sampling = 150
+
+[[job]]
+name = "ok"
+data = "{path.name}"
+
+[[job]]
+name = "missing"
+data = "nowhere.csv"
+"""
+    )
+    done = run("batch", str(tmp_path / "jobs.toml"), "--no-progress")
+    assert done.returncode == 1, done.stderr  # one job failed
+    assert "1 done, 1 failed" in done.stdout
+    assert "DataError: Data file" in done.stdout
+    assert (tmp_path / "results" / "ok" / "effects.csv").is_file()
+    again = run("batch", str(tmp_path / "jobs.toml"), "--no-progress")
+    assert "skipped" in again.stdout
+
+
+def test_install_cmdstan_without_network():
+    from hetfx.cli import _online
+
+    if _online():
+        pytest.skip("network available: would really download CmdStan")
+    done = run("install-cmdstan")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no network" in lines[0] and "pystan" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fit", "nowhere.csv", "-f", "y ~ x | t : z"], "Data file 'nowhere.csv'"),
+        (["fit", "{csv}", "-f", "y ~ x1 | treat :"], "the modifiers right of ':'"),
+        (
+            ["fit", "{csv}", "-f", "y ~ x1 | treat : z1", "--family", "weird"],
+            "Unknown family 'weird'",
+        ),
+        (
+            ["fit", "{csv}", "-f", "y ~ x1 | treat : z1", "--prior", "a=foo(1)"],
+            "Unknown prior 'foo'",
+        ),
+        (
+            ["fit", "{csv}", "-f", "y ~ x1 | treat : z1", "--bins", "z1"],
+            "Write --bins as key=value",
+        ),
+        (["batch", "nowhere.toml"], "Job file 'nowhere.toml' does not exist."),
+        (["groups", "{csv}", "-f", "y ~ x9 | treat : z1"], "Variable 'x9'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(tmp_path, args, message):
+    path, _ = small_csv(tmp_path)
+    done = run(*[a.format(csv=path) for a in args])
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hetfx: error: ")
+    assert message in lines[0]
+
+
+def test_argparse_errors_exit_2():
+    done = run("batch", "jobs.toml", "--workers", "2", "--scheduler", "tcp://x:1")
+    assert done.returncode == 2 and "not allowed with argument" in done.stderr
+    assert run("fit").returncode == 2

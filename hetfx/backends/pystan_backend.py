@@ -128,7 +128,7 @@ class PystanBackend(Backend):
                         ) from exc
             cache.copy_tree(working, folder, ignore=("fits",))
 
-        cache.build_once(entry, build)
+        built = cache.build_once(entry, build)
         if not _has_module(working):  # httpstan's copy is gone: restore ours
             working.parent.mkdir(parents=True, exist_ok=True)
             cache.copy_tree(entry, working, ignore=(cache.DONE, "*.lock"))
@@ -138,7 +138,7 @@ class PystanBackend(Backend):
             code,
             compiled_now,
             time.perf_counter() - start,
-            {"entry": str(entry), "model_name": model_name},
+            {"entry": str(entry), "model_name": model_name, "built": built},
         )
 
     def sample(
