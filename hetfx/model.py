@@ -196,6 +196,7 @@ class HetModel:
         HetFit
         """
         options = sampler_options(chains, iter_warmup, iter_sampling, seed, **sampler)
+        start = time.perf_counter()
         design, summary = self._design_and_summary(data)
         stan_input = build_stan_input(
             design,
@@ -206,6 +207,7 @@ class HetModel:
             aggregate,
             summary,
         )
+        prepared = time.perf_counter() - start
         backend = self.backend
         was_compiled = self._compiled is not None
         compiled = self.compile(stan_input)
@@ -227,6 +229,7 @@ class HetModel:
                 compiled.info.get("built", compiled.compiled_now) and not was_compiled
             ),
             "timing": {
+                "design": prepared,
                 "compile": 0.0 if was_compiled else compiled.seconds,
                 "sampling": seconds,
             },

@@ -17,7 +17,7 @@ def python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
-@pytest.mark.parametrize("page", ["index.md", "families.md"])
+@pytest.mark.parametrize("page", ["index.md", "families.md", "batch.md"])
 def test_docs_examples_run(page, gaussian_model, bernoulli_model, capsys):
     blocks = python_blocks(DOCS / page)
     assert blocks, f"no python example in {page}"
