@@ -219,9 +219,6 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
 
     Returns the job's manifest record.
     """
-    from .io import read_data
-    from .partitions import is_partitioned
-
     name = payload["name"]
     out_dir = Path(payload["out_dir"])
     if payload.get("cache_dir"):
@@ -244,12 +241,9 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
                 "workers cannot start: start the Dask cluster inside "
                 "dask.config.set({'distributed.worker.daemon': False})."
             )
-        data = payload["data"]
-        if isinstance(data, str | os.PathLike) and not is_partitioned(data):
-            data = read_data(data)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fit = model.fit(data, **payload["sampler"])
+            fit = model.fit(payload["data"], **payload["sampler"])
         tmp = out_dir / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
         write_results(fit, tmp)

@@ -130,7 +130,8 @@ def _family(args: argparse.Namespace) -> Any:
 
 
 def _load(path: str) -> Any:
-    """A Parquet dataset stays on disk (read partition by partition)."""
+    """A Parquet dataset stays on disk (read partition by partition when Dask is
+    installed); other files are read whole."""
     from .io import read_data
     from .partitions import is_partitioned
 

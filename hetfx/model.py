@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ from .errors import OptionError
 from .families import Family, get_family
 from .formula import parse_formula
 from .groups import validate_bins
+from .io import read_data
 from .priors import summary_table, validate_priors
 from .program import render
 from .results import HetFit
@@ -139,6 +141,8 @@ class HetModel:
         statistics computed partition by partition (other families read the
         used columns into memory)."""
         if not partitions.is_partitioned(data):
+            if isinstance(data, str | os.PathLike):  # a data file, read whole
+                data = read_data(data)
             return self.design(data), None
         if self.family.program != "gaussian":
             used = list(dict.fromkeys([*self.parsed.variables, *self.family.variables]))
@@ -179,10 +183,11 @@ class HetModel:
 
         Parameters
         ----------
-        data : DataFrame-like, dask.dataframe.DataFrame or Parquet path
+        data : DataFrame-like, dask.dataframe.DataFrame or file path
             Gaussian models compute W'W, W'y, y'y and N partition by partition
             from a Dask frame or Parquet dataset without collecting the rows
-            (binned modifiers then use approximate quantiles).
+            (binned modifiers then use approximate quantiles; needs the
+            ``hetfx[dask]`` extra). CSV, TSV and Stata paths are read whole.
         chains, iter_warmup, iter_sampling, seed : sampler settings
         prior_only : bool
             Sample from the priors alone (prior predictive check).

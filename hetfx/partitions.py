@@ -54,9 +54,21 @@ SAMPLE_ROWS = 20_000
 MAX_CELLS = 20_000
 
 
+def dask_available() -> bool:
+    """Whether dask.dataframe can be imported (the ``hetfx[dask]`` extra)."""
+    try:
+        import dask.dataframe  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def is_partitioned(data: Any) -> bool:
-    """Whether ``data`` is a Dask DataFrame or a path to a Parquet dataset."""
+    """Whether ``data`` is a Dask DataFrame, or a path to a Parquet dataset and
+    Dask is installed to read it partition by partition."""
     if isinstance(data, str | os.PathLike):
+        if not dask_available():
+            return False
         path = Path(data)
         return path.suffix.lower() in (".parquet", ".pq") or (
             path.is_dir() and any(path.glob("*.parquet"))

@@ -17,7 +17,9 @@ def python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
-@pytest.mark.parametrize("page", ["index.md", "families.md", "batch.md"])
+@pytest.mark.parametrize(
+    "page", ["index.md", "formula.md", "families.md", "interpretation.md", "batch.md"]
+)
 def test_docs_examples_run(page, gaussian_model, bernoulli_model, capsys):
     blocks = python_blocks(DOCS / page)
     assert blocks, f"no python example in {page}"
@@ -40,7 +42,14 @@ def test_worked_example_script_writes_figures_and_tables(gaussian_model, tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tables = module.main(tmp_path, backend="pystan")
-    for name in ("effects", "shrinkage", "modifiers", "ppc"):
+    for name in (
+        "effects",
+        "shrinkage",
+        "modifiers",
+        "ppc",
+        "scenarios",
+        "scenarios_by_modifier",
+    ):
         assert (tmp_path / f"tomz_weeks_{name}.png").stat().st_size > 10_000
     assert len(tables["groups"]) == 24
     comp = tables["compare_ols"]
@@ -49,6 +58,13 @@ def test_worked_example_script_writes_figures_and_tables(gaussian_model, tmp_pat
     assert comp["mean"].std() < comp["ols"].std()
     text = (tmp_path / "tomz_weeks_results.md").read_text()
     assert "## Hierarchical against OLS group effects" in text
+    assert "## Experimental scenarios: the alliance effect in 32 scenarios" in text
+    assert len(tables["scenario_compare_ols"]) == 32
+    levels = tables["scenario_levels"]  # drawn in tomz_weeks_scenarios_by_modifier
+    assert len(levels) == 2 + 2 + 2 + 4 and levels["ols"].notna().all()
+    assert tables["pref_modifiers"]["rhat"].max() < 1.05
+    # an alliance raises support for force, in probability points too
+    assert (tables["force_ate_response"]["lower"] > 0).all()
     # every figure the worked example embeds exists in the repository
     page = (DOCS / "worked-example.md").read_text()
     for figure in re.findall(r"\]\((figures/[^)]+)\)", page):

@@ -153,3 +153,13 @@ def test_dask_fit_matches_in_memory_fit(gaussian_model):
     )
     with pytest.raises(hetfx.OptionError, match=r"^ols\(\) needs the data rows"):
         parts.ols()
+
+
+def test_data_files_are_read(tmp_path):
+    df = frame().dropna().reset_index(drop=True)
+    df.to_csv(tmp_path / "d.csv", index=False)
+    model = hetfx.HetModel("y ~ x + c | t : s + w")
+    design, summary = model._design_and_summary(tmp_path / "d.csv")
+    assert summary is None and design.n == len(df) and design.has_rows
+    with pytest.raises(hetfx.DataError, match="^Data file '.*nowhere.csv' does not"):
+        model._design_and_summary(str(tmp_path / "nowhere.csv"))

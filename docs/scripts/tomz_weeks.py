@@ -1,8 +1,10 @@
-"""The worked example: Tomz and Weeks (2021), respondent heterogeneity.
+"""The application: Tomz and Weeks (2021).
 
-Fits the paper's respondent-heterogeneity model with hetfx, compares the
-hierarchical group effects with the fully interacted OLS model, and writes the
-figures and tables of docs/worked-example.md.
+Fits the paper's respondent-heterogeneity model and its experimental-scenario
+model with hetfx, compares the hierarchical group effects with the fully
+interacted OLS model, refits the respondent model with the ordinal ``pref`` and
+the bernoulli ``force`` outcomes, and writes the figures and tables of
+docs/worked-example.md.
 
 Usage: python docs/scripts/tomz_weeks.py [--out docs/figures] [--backend auto]
 """
@@ -27,6 +29,13 @@ DATA = (
     ROOT.parent / "shared" / "data" / "tomz-weeks-2021" / "2017-04-YouGov-extracted.dta"
 )
 FORMULA = hetfx.datasets.TOMZ_WEEKS_FORMULA
+RESPONDENT = "dem + rep + high_newsint + white + male"
+# the alliance effect across the 32 scenarios: regime x stakes x costs x region
+SCENARIO_FORMULA = (
+    f"force ~ {RESPONDENT} + age + educ4"
+    " | alliance : regime + stakes + costs + C(region)"
+)
+PREF_FORMULA = FORMULA.replace("force ~", "pref ~")
 
 
 def load_data(path: Path = DATA) -> pd.DataFrame:
@@ -114,9 +123,100 @@ def main(out: Path, backend: str = "auto") -> dict[str, pd.DataFrame]:
         f"Diagnostics: {dict(fit.diagnostics())}.",
         "",
     ]
+    results += other_models(df, out, backend, tables)
     (out / "tomz_weeks_results.md").write_text("\n".join(results))
     print("\n".join(results))
     return tables
+
+
+def other_models(
+    df: pd.DataFrame, out: Path, backend: str, tables: dict[str, pd.DataFrame]
+) -> list[str]:
+    """The scenario model, and the respondent model with other outcomes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", hetfx.GroupingWarning)
+        scenario = hetfx.fit(
+            SCENARIO_FORMULA, df, backend=backend, seed=2021, adapt_delta=0.95
+        )
+        pref = hetfx.fit(
+            PREF_FORMULA,
+            df,
+            family="ordinal",
+            main_effects=False,
+            backend=backend,
+            seed=2021,
+        )
+        force = hetfx.fit(
+            FORMULA,
+            df,
+            family="bernoulli",
+            main_effects=False,
+            backend=backend,
+            seed=2021,
+        )
+    tables["scenario_compare_ols"] = scenario.compare_ols()
+    tables["scenario_by_modifier"] = scenario.by_modifier()
+    tables["pref_modifiers"] = pref.modifiers()
+    tables["force_ate_response"] = force.ate(scale="response")
+    for name in ("scenario_compare_ols", "scenario_by_modifier"):
+        tables[name].to_csv(out / f"tomz_weeks_{name}.csv", index=False)
+    ax = scenario.plot_effects(ols=True)
+    ax.figure.set_size_inches(7, 9)
+    ax.figure.savefig(out / "tomz_weeks_scenarios.png", dpi=110, bbox_inches="tight")
+    plt.close(ax.figure)
+    by_mod = tables["scenario_by_modifier"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    levels = by_mod[by_mod["kind"] == "average"].reset_index(drop=True)
+    comp = tables["scenario_compare_ols"]
+    scenario_groups = hetfx.groups(SCENARIO_FORMULA, df)
+    ols_means = []
+    for _, row in levels.iterrows():
+        mask = scenario_groups[row["modifier"]].astype(str) == str(row["value"])
+        weights = comp.loc[mask.to_numpy(), "n_treated"]
+        ols_means.append(np.average(comp.loc[mask.to_numpy(), "ols"], weights=weights))
+    levels["ols"] = ols_means
+    tables["scenario_levels"] = levels
+    y = np.arange(len(levels))
+    ax.errorbar(
+        levels["mean"],
+        y,
+        xerr=[levels["mean"] - levels["lower"], levels["upper"] - levels["mean"]],
+        fmt="o",
+        label="hierarchical (90%)",
+    )
+    ax.plot(ols_means, y + 0.2, "x", color="C3", label="OLS groups, averaged")
+    ax.set_yticks(
+        y, [f"{m} = {v}" for m, v in zip(levels.modifier, levels.value, strict=True)]
+    )
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_xlabel("effect of an alliance on support for force")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out / "tomz_weeks_scenarios_by_modifier.png", dpi=110)
+    plt.close(fig)
+    return [
+        "## Experimental scenarios: the alliance effect in 32 scenarios",
+        "",
+        markdown_table(scenario.ate(), ["treatment", "mean", "sd", "lower", "upper"]),
+        "",
+        markdown_table(
+            by_mod, ["modifier", "value", "kind", "n_treated", "mean", "lower", "upper"]
+        ),
+        "",
+        "## Ordinal outcome (pref, 5 levels): modifiers on the logit scale",
+        "",
+        markdown_table(pref.modifiers(), ["parameter", "mean", "sd", "lower", "upper"]),
+        "",
+        "## Bernoulli outcome (force): ATE in probability points",
+        "",
+        markdown_table(
+            tables["force_ate_response"], ["treatment", "mean", "sd", "lower", "upper"]
+        ),
+        "",
+        f"Gaussian (linear probability) ATE for comparison: "
+        f"{float(tables['ate']['mean'][0]):.3f}.",
+        "",
+    ]
 
 
 def markdown_table(frame: pd.DataFrame, columns: list[str]) -> str:
