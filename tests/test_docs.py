@@ -18,9 +18,16 @@ def python_blocks(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "page", ["index.md", "formula.md", "families.md", "interpretation.md", "batch.md"]
+    "page, printed",
+    [
+        ("index.md", "lower"),
+        ("formula.md", "9 groups, treatments ['treat']"),
+        ("families.md", "lower"),
+        ("interpretation.md", "elpd_loo"),
+        ("batch.md", "skipped"),
+    ],
 )
-def test_docs_examples_run(page, gaussian_model, bernoulli_model, capsys):
+def test_docs_examples_run(page, printed, gaussian_model, bernoulli_model, capsys):
     blocks = python_blocks(DOCS / page)
     assert blocks, f"no python example in {page}"
     for block in blocks:
@@ -28,7 +35,8 @@ def test_docs_examples_run(page, gaussian_model, bernoulli_model, capsys):
             warnings.simplefilter("ignore")
             exec(compile(block, f"{page}", "exec"), {})
     out = capsys.readouterr().out
-    assert "mean" in out and "lower" in out
+    assert "mean" in out or page == "formula.md"
+    assert printed in out
 
 
 def test_worked_example_script_writes_figures_and_tables(gaussian_model, tmp_path):
