@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from .backends.options import KNOWN as SAMPLER_OPTIONS
 from .errors import HetfxError, OptionError, hetfx_warnings
 from .families import get_family
 from .model import HetModel
@@ -47,18 +48,7 @@ MODEL_KEYS = (
     "parameterization",
 )
 FAMILY_KEYS = ("trials", "exposure", "reference")
-SAMPLER_KEYS = (
-    "chains",
-    "iter_warmup",
-    "iter_sampling",
-    "seed",
-    "adapt_delta",
-    "max_treedepth",
-    "cores",
-    "show_progress",
-    "aggregate",
-    "prior_only",
-)
+SAMPLER_KEYS = (*SAMPLER_OPTIONS, "aggregate", "prior_only")
 TABLES = ("effects", "modifiers", "coefficients", "ate")
 MANIFEST = "manifest.json"
 RECORD = "job.json"

@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import __version__
 from .datasets import FAMILIES as SIM_FAMILIES
-from .errors import DataError, HetfxError, OptionError, hetfx_warnings
+from .errors import HetfxError, OptionError, hetfx_warnings
 
 EXIT_OK, EXIT_USER, EXIT_FAIL = 0, 2, 1
 
@@ -129,19 +129,6 @@ def _family(args: argparse.Namespace) -> Any:
     return get_family(args.family, **options)
 
 
-def _load(path: str) -> Any:
-    """A Parquet dataset stays on disk (read partition by partition when Dask is
-    installed); other files are read whole."""
-    from .io import read_data
-    from .partitions import is_partitioned
-
-    if is_partitioned(path):
-        if not os.path.exists(path):
-            raise DataError(f"Data file {path!r} does not exist.")
-        return path
-    return read_data(path)
-
-
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit a formula to a data file; print and write the tables and plots."""
     from .batch import write_results
@@ -157,7 +144,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         backend=args.backend,
         parameterization=args.parameterization,
     )
-    data = _load(args.data)
+    data = args.data  # the model reads files; Parquet partition by partition
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = model.fit(

@@ -127,14 +127,20 @@ class HetModel:
         return build_design(
             self.parsed,
             data,
-            main_effects=self.main_effects,
-            bins=self.bins,
-            control=self.control,
-            treatment_type=self.treatment_type,
-            missing=self.missing,
+            **self._design_options(),
             warn_groups=warn_groups,
             extra_variables=tuple(self.family.variables),
         )
+
+    def _design_options(self) -> dict[str, Any]:
+        """How rows become a design, shared by in-memory and partitioned data."""
+        return {
+            "main_effects": self.main_effects,
+            "bins": self.bins,
+            "control": self.control,
+            "treatment_type": self.treatment_type,
+            "missing": self.missing,
+        }
 
     def _design_and_summary(self, data: Any) -> tuple[Design, DesignSummary | None]:
         """In-memory design, or for a Dask frame / Parquet path the gaussian
@@ -148,13 +154,7 @@ class HetModel:
             used = list(dict.fromkeys([*self.parsed.variables, *self.family.variables]))
             return self.design(partitions.collect(data, used)), None
         return partitions.summarise_partitions(
-            self.parsed,
-            data,
-            main_effects=self.main_effects,
-            bins=self.bins,
-            control=self.control,
-            treatment_type=self.treatment_type,
-            missing=self.missing,
+            self.parsed, data, **self._design_options()
         )
 
     def compile(self, example: StanInput | None = None) -> Compiled:
