@@ -1,7 +1,19 @@
-"""The no-pooling baseline: OLS with the treatment interacted with every group.
+"""The no-pooling baseline: OLS with a free treatment effect for every group.
 
-y = alpha + X beta + sum_e sum_g T_e 1{g(i) = g} b_e,g + e, with HC2 standard
-errors (statsmodels). X holds the controls and the modifiers' constituent terms.
+``baseline="cells"`` (the default) is the paper's fully interacted regression
+``y ~ treat * (z1 * ... * zk) + controls``: a free baseline for every modifier
+cell as well as a free effect per group,
+
+    y = X beta + sum_c 1{cell(i) = c} mu_c + sum_e sum_g T_e 1{g(i) = g} b_e,g + e.
+
+``baseline="linear"`` keeps linear modifier main effects instead of the cell
+baselines (X then holds the controls and the modifiers' constituent terms):
+
+    y = alpha + X beta + sum_e sum_g T_e 1{g(i) = g} b_e,g + e.
+
+Both have HC2 standard errors (statsmodels). The outcome is on the response
+scale (a linear probability model for 0/1 outcomes, the share of successes for
+binomial ones), so it is compared with response-scale effects of other families.
 """
 
 from __future__ import annotations
@@ -11,21 +23,59 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from scipy import stats
 
 from .design import Design, build_design
+from .errors import OptionError
+from .families import Family
+
+BASELINES = ("cells", "linear")
 
 
-def ols_design(design: Design) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def check_baseline(baseline: str) -> str:
+    if baseline not in BASELINES:
+        raise OptionError(
+            f"baseline must be 'cells' (the fully interacted model) or 'linear' "
+            f"(linear modifier main effects), got {baseline!r}."
+        )
+    return baseline
+
+
+def ols_outcome(design: Design, family: Family | None = None) -> np.ndarray:
+    """y on the response scale: successes per trial for binomial outcomes."""
+    if family is not None and family.trials:
+        return design.y / design.extras[family.trials]
+    return design.y
+
+
+def _cell_columns(design: Design) -> np.ndarray:
+    """Indicators of every modifier cell of every equation (one cell dropped per
+    equation, the intercept standing for it), for all units, treated or not."""
+    cols = []
+    for eq in design.equations:
+        cells = eq.grouping.cells
+        if not eq.pooled or cells is None:
+            continue
+        present = np.unique(cells)
+        cols += [(cells == c).astype(float) for c in present[1:]]
+    return np.column_stack(cols) if cols else np.zeros((design.n, 0))
+
+
+def ols_design(
+    design: Design, baseline: str = "cells"
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """The OLS matrix and, per group row of the group table, its column."""
-    cols = [np.ones((design.n, 1)), design.X]
-    names = set(design.x_names)
-    for eq in design.equations:  # constituent terms, also with main_effects=False
-        new = [j for j, n in enumerate(eq.z_names) if n not in names]
-        if new:
-            cols.append(eq.Z[:, new])
-            names.update(eq.z_names[j] for j in new)
+    modifier_names = {n for eq in design.equations for n in eq.z_names}
+    if check_baseline(baseline) == "cells":
+        controls = [j for j, n in enumerate(design.x_names) if n not in modifier_names]
+        cols = [np.ones((design.n, 1)), design.X[:, controls], _cell_columns(design)]
+    else:
+        cols = [np.ones((design.n, 1)), design.X]
+        names = set(design.x_names)
+        for eq in design.equations:  # constituent terms, also with main_effects=False
+            new = [j for j, n in enumerate(eq.z_names) if n not in names]
+            if new:
+                cols.append(eq.Z[:, new])
+                names.update(eq.z_names[j] for j in new)
     base = np.column_stack(cols)
     group_cols, where = [], []
     offset = base.shape[1]
@@ -42,11 +92,20 @@ def ols_design(design: Design) -> tuple[np.ndarray, list[tuple[int, int]]]:
     return np.column_stack([base, *group_cols]), where
 
 
-def ols_from_design(design: Design, prob: float = 0.9) -> pd.DataFrame:
+def ols_from_design(
+    design: Design,
+    prob: float = 0.9,
+    baseline: str = "cells",
+    family: Family | None = None,
+) -> pd.DataFrame:
     """One OLS estimate per group with HC2 standard errors, as a tidy table."""
-    W, where = ols_design(design)
+    from scipy import stats
+
+    if family is not None and family.name == "categorical":
+        raise OptionError("The OLS baseline is not available for categorical outcomes.")
+    W, where = ols_design(design, baseline)
     cols = [c for _, c in where]
-    est, sd = ols_hc2(design.y, W, cols)
+    est, sd = ols_hc2(ols_outcome(design, family), W, cols)
     table = design.group_table()
     z = stats.norm.ppf(0.5 + prob / 2)
     out = table.assign(
@@ -77,6 +136,8 @@ def ols_hc2(
     exactly and has no HC2 standard error (NaN). Those units and columns are left
     out of the covariance, which leaves every other estimate unchanged.
     """
+    import statsmodels.api as sm
+
     fitted = sm.OLS(y, W).fit()
     est = np.asarray(fitted.params)[cols]
     leverage = fitted.get_influence().hat_matrix_diag
@@ -102,6 +163,7 @@ def ols_interactions(
     control: Any = None,
     treatment_type: Any = None,
     missing: str = "drop",
+    baseline: str = "cells",
 ) -> pd.DataFrame:
     """Fit the fully interacted OLS model the formula implies.
 
@@ -112,6 +174,10 @@ def ols_interactions(
     data : DataFrame-like
     prob : float
         Level of the normal-approximation intervals.
+    baseline : {"cells", "linear"}
+        ``"cells"``: the paper's ``y ~ treat * (z1 * ... * zk) + controls``, a
+        free baseline for every modifier cell; ``"linear"``: linear modifier
+        main effects instead (the modifiers' design columns as controls).
 
     Returns
     -------
@@ -135,7 +201,7 @@ def ols_interactions(
         missing=missing,
         warn_groups=False,
     )
-    return ols_from_design(design, prob)
+    return ols_from_design(design, prob, check_baseline(baseline))
 
 
 __all__ = ["ols_from_design", "ols_interactions"]

@@ -106,6 +106,7 @@ class Job:
                 f"options: {', '.join(SAMPLER_KEYS)}."
             )
         args = dict(self.sampler)
+        args.setdefault("show_progress", False)  # the batch has its own bar
         if args.get("seed") is None:
             args["seed"] = zlib.crc32(self.name.encode()) % (2**31 - 1)
         return args
@@ -196,10 +197,10 @@ def _diagnostics(fit: Any) -> dict[str, Any]:
     }
 
 
-def write_results(fit: Any, folder: Path) -> None:
-    """The tables as CSV and the saved fit, in ``folder``."""
+def write_results(fit: Any, folder: Path, prob: float = 0.9) -> None:
+    """The tables (``prob`` intervals) as CSV and the saved fit, in ``folder``."""
     for table in TABLES:
-        getattr(fit, table)().to_csv(folder / f"{table}.csv", index=False)
+        getattr(fit, table)(prob).to_csv(folder / f"{table}.csv", index=False)
     fit.diagnostics().to_frame("value").to_csv(folder / "diagnostics.csv")
     fit.save(folder / "fit")
 

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import arviz as az
 import numpy as np
 import pandas as pd
-from scipy import stats
-from scipy.special import expit
 
 from .errors import OptionError
 from .families import category_probs
 from .posterior import Draws, training_predictor
 
 if TYPE_CHECKING:
+    import arviz as az
+
     from .results import HetFit
 
 MAX_LOGLIK_CELLS = 50_000_000
@@ -48,7 +47,7 @@ def replicate(fit: HetFit, ndraws: int = 200, seed: int = 0) -> np.ndarray:
         return eta + d.extra["sigma"][:, None] * t
     if fam.name in ("bernoulli", "binomial"):
         n = fit.design.extras[fam.trials] if fam.trials else np.ones(eta.shape[1])
-        return rng.binomial(n.astype(int)[None, :], expit(eta)).astype(float)
+        return rng.binomial(n.astype(int)[None, :], fam.mean(eta)).astype(float)
     if fam.name == "poisson":
         return rng.poisson(np.exp(eta)).astype(float)
     if fam.name == "negative_binomial":
@@ -103,6 +102,8 @@ def _row(name: str, observed: float, rep: np.ndarray, tail: float) -> dict:
 
 def log_likelihood(fit: HetFit, thin: int = 1) -> np.ndarray:
     """Pointwise log-likelihood, shape (chain, draw, N), every ``thin``-th draw."""
+    from scipy import stats
+
     post = fit.idata.posterior.isel(draw=slice(None, None, thin))
     chains, draws = post.sizes["chain"], post.sizes["draw"]
     d = Draws.from_idata(fit.idata.isel(draw=slice(None, None, thin)))
@@ -116,7 +117,7 @@ def log_likelihood(fit: HetFit, thin: int = 1) -> np.ndarray:
         ll = stats.t.logpdf(y, nu, eta, sigma)
     elif fam.name in ("bernoulli", "binomial"):
         n = fit.design.extras[fam.trials] if fam.trials else np.ones(y.shape[1])
-        ll = stats.binom.logpmf(y, n[None, :], expit(eta))
+        ll = stats.binom.logpmf(y, n[None, :], fam.mean(eta))
     elif fam.name == "poisson":
         ll = stats.poisson.logpmf(y, np.exp(eta))
     elif fam.name == "negative_binomial":
@@ -136,6 +137,8 @@ def loo_data(fit: HetFit, thin: int | None = None) -> az.InferenceData:
     if thin is None:
         thin = max(1, int(np.ceil(n_draws * fit.design.n / MAX_LOGLIK_CELLS)))
     ll = log_likelihood(fit, thin)
+    import arviz as az
+
     return az.from_dict(
         posterior={"a": fit.idata.posterior["a"].values[:, ::thin]},
         log_likelihood={"y": ll},
@@ -148,6 +151,8 @@ def loo(fit: HetFit, thin: int | None = None) -> az.ELPDData:
     ``thin`` keeps every thin-th draw; by default draws are thinned only when
     draws x rows exceed 5e7.
     """
+    import arviz as az
+
     return az.loo(loo_data(fit, thin), pointwise=True)
 
 
@@ -163,4 +168,6 @@ def compare(fits: dict[str, HetFit], **kwargs) -> pd.DataFrame:
     n = {name: f.design.n for name, f in fits.items()}
     if len(set(n.values())) > 1:
         raise OptionError(f"Fits must use the same rows to be compared; rows: {n}.")
+    import arviz as az
+
     return az.compare({name: loo_data(f) for name, f in fits.items()}, **kwargs)

@@ -28,10 +28,10 @@ def _print_table(frame: pd.DataFrame) -> None:
 
 
 def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
-    """hetfx's own warnings (groups, convergence, missing data), not the
-    libraries' deprecation notices."""
+    """hetfx's own warnings (groups, convergence, missing data) on stderr, not
+    the libraries' deprecation notices."""
     for w in hetfx_warnings(caught):
-        print(f"warning: {w}")
+        print(f"warning: {w}", file=sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -118,6 +118,27 @@ def _bins(items: list[str] | None) -> dict[str, Any] | None:
     return out or None
 
 
+def _control(items: list[str] | None) -> Any:
+    """``--control placebo`` (every treatment) or ``--control arm=placebo``."""
+    if not items:
+        return None
+    if len(items) == 1 and "=" not in items[0]:
+        return items[0]
+    return _key_values(items, "--control")
+
+
+def _output_folder(args: argparse.Namespace) -> Path:
+    """The output folder of ``hetfx fit``, checked before any compile or sampling."""
+    out = Path(args.out or f"{Path(args.data).stem}-hetfx")
+    if out.exists() and not out.is_dir():
+        raise OptionError(f"Output folder {str(out)!r} is a file; pass --out DIR.")
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise OptionError(
+            f"Output folder {str(out)!r} is not empty; pass --overwrite or --out."
+        )
+    return out
+
+
 def _family(args: argparse.Namespace) -> Any:
     from .families import get_family
 
@@ -135,12 +156,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from .model import HetModel
     from .priors import parse_priors
 
+    out = _output_folder(args)
     model = HetModel(
         args.formula,
         family=_family(args),
         priors=parse_priors(args.prior or []),
         main_effects=not args.no_main_effects,
         bins=_bins(args.bins),
+        control=_control(args.control),
         backend=args.backend,
         parameterization=args.parameterization,
     )
@@ -155,31 +178,26 @@ def cmd_fit(args: argparse.Namespace) -> int:
             seed=args.seed,
             adapt_delta=args.adapt_delta,
         )
+    _print_warnings(caught)
     print(
         f"hetfx fit: {args.formula}   family: {result.family}   "
-        f"rows: {result.info['n']}"
+        f"rows: {result.info['n']}   scale: {result.scale_name()}"
     )
     for title, table in (
-        ("Group effects", result.effects()),
-        ("Modifiers", result.modifiers()),
-        ("Average treatment effect", result.ate()),
+        ("Group effects", result.effects(args.prob)),
+        ("Modifiers", result.modifiers(args.prob)),
+        ("Average treatment effect", result.ate(args.prob)),
     ):
-        print(f"\n{title}")
+        print(f"\n{title} ({args.prob:.0%} intervals)")
         _print_table(table.drop(columns=["ess_tail"], errors="ignore"))
     diag = result.diagnostics()
     print("\nDiagnostics: " + ", ".join(f"{k} {v:.4g}" for k, v in diag.items()))
-    out = Path(args.out or f"{Path(args.data).stem}-hetfx")
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise OptionError(
-            f"Output folder {str(out)!r} is not empty; pass --overwrite or --out."
-        )
     out.mkdir(parents=True, exist_ok=True)
     if (out / "fit").exists():
         shutil.rmtree(out / "fit")
-    write_results(result, out)
+    write_results(result, out, prob=args.prob)
     written = _write_plots(result, out)
     print(f"\nWrote tables (CSV), the saved fit and {written} plots (PNG) to {out}")
-    _print_warnings(caught)
     return EXIT_OK
 
 
@@ -289,9 +307,15 @@ def cmd_groups(args: argparse.Namespace) -> int:
     data = read_data(args.data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        table = groups(args.formula, data, main_effects=not args.no_main_effects)
-    _print_table(table)
+        table = groups(
+            args.formula,
+            data,
+            main_effects=not args.no_main_effects,
+            bins=_bins(args.bins),
+            control=_control(args.control),
+        )
     _print_warnings(caught)
+    _print_table(table)
     return EXIT_OK
 
 
@@ -321,7 +345,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     """Show the backends, CmdStan, the cache folder and the programs in it."""
     from .backends import BACKENDS
-    from .backends.cache import cache_dir, list_programs
+    from .backends.cache import cache_dir, folder_size, list_programs, read_meta
+    from .program import PROGRAMS
 
     print(f"hetfx {__version__}")
     for name, cls in BACKENDS.items():
@@ -339,9 +364,39 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"cache folder: {cache_dir()}")
     programs = list_programs()
     print(f"compiled programs: {len(programs)}")
+    rows = []
     for path in programs:
-        print(f"  {path.parent.name}/{path.name}")
+        meta = read_meta(path)
+        program = str(meta.get("program", "?")).removeprefix("hetfx_")
+        rows.append(
+            {
+                "program": program,
+                "families": ", ".join(PROGRAMS.get(program, ())) or "?",
+                "backend": path.parent.name,
+                "compiled": meta.get("built", "?"),
+                "size": f"{folder_size(path) / 2**20:.1f} MiB",
+                "folder": path.name,
+            }
+        )
+    if rows:
+        print(pd.DataFrame(rows).to_string(index=False))
     return EXIT_OK
+
+
+def _grouping_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--bins`` and ``--control``, shared by ``fit`` and ``groups``."""
+    parser.add_argument(
+        "--bins",
+        action="append",
+        metavar="VAR=K|EDGES",
+        help="bins of a continuous modifier: age=5 or age=18,30,50,90 (repeatable)",
+    )
+    parser.add_argument(
+        "--control",
+        action="append",
+        metavar="[TREAT=]LEVEL",
+        help="control level of a categorical treatment: arm=placebo (repeatable)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -371,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     grp.add_argument("data", help="CSV, TSV, Parquet or Stata file")
     grp.add_argument("--formula", "-f", required=True)
     grp.add_argument("--no-main-effects", action="store_true")
+    _grouping_arguments(grp)
     grp.set_defaults(func=cmd_groups)
 
     comp = sub.add_parser("compile", help="precompile every family's Stan program")
@@ -411,10 +467,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=DIST",
         help="e.g. sigma_theta=half_normal(0.5) (repeatable)",
     )
-    fit.add_argument(
-        "--bins", action="append", metavar="VAR=K|EDGES", help="e.g. age=5"
-    )
+    _grouping_arguments(fit)
     fit.add_argument("--no-main-effects", action="store_true")
+    fit.add_argument(
+        "--prob", type=float, default=0.9, help="interval level (default 0.9)"
+    )
     fit.add_argument(
         "--parameterization",
         default="noncentred",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .errors import OptionError
+from .groups import format_value
 from .response import check_scale, response_draws
 
 if TYPE_CHECKING:
@@ -48,46 +50,114 @@ def group_draws(
     return table, np.stack(cols, axis=-1)
 
 
-def find_group(table: pd.DataFrame, label: str, treatment: str | None) -> int:
-    """Row of ``label`` (``"dem=1, male=0"`` or ``"treat | dem=1, male=0"``)."""
-    if " | " in label and treatment is None:
-        treatment, label = label.split(" | ", 1)
-    mask = table["group"] == label
+_PAIR = re.compile(r",\s*(?=[A-Za-z_.`][\w.`]*\s*=)")
+
+
+def parse_selection(spec: str | dict[str, Any]) -> dict[str, str]:
+    """``"dem=1, age=(35, 52]"`` or ``{"dem": 1}`` as {modifier: value label}.
+
+    Examples
+    --------
+    >>> parse_selection("dem=1, age=(35, 52]")
+    {'dem': '1', 'age': '(35, 52]'}
+    """
+    if isinstance(spec, dict):
+        return {str(k): format_value(v) for k, v in spec.items()}
+    pairs = {}
+    for piece in _PAIR.split(str(spec).strip()):
+        name, sep, value = piece.partition("=")
+        if not sep or not name.strip():
+            raise OptionError(
+                f"Cannot read the group {spec!r}: write modifier=value pairs "
+                "such as 'dem=1, male=0', or a dict {'dem': 1}."
+            )
+        pairs[name.strip().strip("`")] = value.strip()
+    return pairs
+
+
+def select_groups(
+    table: pd.DataFrame, spec: str | dict[str, Any], treatment: str | None = None
+) -> np.ndarray:
+    """Rows of the group table that ``spec`` selects.
+
+    A full label (``"dem=1, male=0"``) selects its group; a partial one
+    (``"dem=1"`` or ``{"dem": 1}``) every group with those modifier values. A
+    string may start with the treatment: ``"treat | dem=1"``.
+    """
+    if isinstance(spec, str) and " | " in spec and treatment is None:
+        treatment, spec = spec.split(" | ", 1)
+    rows = table
     if treatment is not None:
-        mask &= table["treatment"] == treatment
-    hits = np.flatnonzero(mask.to_numpy())
+        rows = table[table["treatment"] == treatment]
+        if rows.empty:
+            known = ", ".join(map(str, table["treatment"].unique()))
+            raise OptionError(f"No treatment {treatment!r}; treatments: {known}.")
+    if isinstance(spec, str) and (rows["group"] == spec).any():
+        hits = rows.index[rows["group"] == spec].to_numpy()
+    else:
+        mask = np.ones(len(rows), dtype=bool)
+        stats = {"treatment", "group", "n_treated", "n"}
+        modifiers = [c for c in rows.columns if c not in stats]
+        for name, value in parse_selection(spec).items():
+            if name not in modifiers:
+                raise OptionError(
+                    f"{name!r} in group {spec!r} is not a modifier; modifiers: "
+                    f"{', '.join(modifiers) or 'none'}."
+                )
+            labels = rows[name].map(lambda v: format_value(v) if pd.notna(v) else "")
+            mask &= (labels == value).to_numpy()
+        hits = rows.index[mask].to_numpy()
     if len(hits) == 0:
-        known = ", ".join(table["group"].astype(str).head(8))
-        raise OptionError(f"No group {label!r}; groups include: {known}, ...")
-    if len(hits) > 1:
+        known = ", ".join(rows["group"].astype(str).head(8))
         raise OptionError(
-            f"Group {label!r} exists for several treatments; pass treatment=."
+            f"No group {spec!r}: none has these modifier values; groups include: "
+            f"{known}, ..."
         )
-    return int(hits[0])
+    if rows.loc[hits, "treatment"].nunique() > 1:
+        raise OptionError(
+            f"Group {spec!r} exists for several treatments; pass treatment= or "
+            "write 'treatment | group'."
+        )
+    return hits
+
+
+def _describe(spec: str | dict[str, Any]) -> str:
+    if isinstance(spec, dict):
+        return ", ".join(f"{k}={format_value(v)}" for k, v in spec.items())
+    return spec.split(" | ", 1)[-1] if " | " in spec else spec
 
 
 def contrast(
     fit: HetFit,
-    group_a: str,
-    group_b: str,
+    group_a: str | dict[str, Any],
+    group_b: str | dict[str, Any],
     treatment: str | None = None,
     prob: float = 0.9,
     scale: str = "link",
 ) -> pd.DataFrame:
-    """Posterior of theta_a - theta_b, with the probability of direction.
+    """Posterior of effect(a) - effect(b), with the probability of direction.
 
-    On the response scale of an ordinal outcome the contrast is in the
-    expected category (1..K).
+    A selection of several groups (a partial specification such as ``"dem=1"``)
+    stands for the average of their effects weighted by treated units; the
+    ``groups_a``, ``groups_b`` and ``weighting`` columns say so. On the response
+    scale of an ordinal outcome the contrast is in the expected category (1..K).
     """
     table, draws = group_draws(fit, scale)
-    ia = find_group(table, group_a, treatment)
-    ib = find_group(table, group_b, treatment)
-    diff = draws[..., ia] - draws[..., ib]
+    sides = []
+    for spec in (group_a, group_b):
+        rows = select_groups(table, spec, treatment)
+        w = table.loc[rows, "n_treated"].to_numpy(dtype=float)
+        sides.append((rows, (draws[..., rows] * (w / w.sum())).sum(axis=-1)))
+    (rows_a, draws_a), (rows_b, draws_b) = sides
+    several = len(rows_a) > 1 or len(rows_b) > 1
     row = {
-        "treatment": table.loc[ia, "treatment"],
-        "contrast": f"{table.loc[ia, 'group']} - {table.loc[ib, 'group']}",
+        "treatment": table.loc[rows_a[0], "treatment"],
+        "contrast": f"{_describe(group_a)} - {_describe(group_b)}",
+        "groups_a": len(rows_a),
+        "groups_b": len(rows_b),
+        "weighting": "treated units" if several else "none",
     }
-    out = fit._table([row], [diff], prob)
+    out = fit._table([row], [draws_a - draws_b], prob)
     p = out["prob_positive"].iloc[0]
     out["prob_direction"] = max(p, 1 - p)
     return out

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .downloads import Source, fetch
 from .errors import OptionError
 from .groups import format_value
 
@@ -238,11 +239,37 @@ TOMZ_WEEKS_FORMULA = (
 """The paper's respondent-heterogeneity specification (fit with main_effects=False)."""
 
 
-def tomz_weeks(path: str | os.PathLike) -> pd.DataFrame:
+TOMZ_WEEKS_SOURCE = Source(
+    name="tomz-weeks-2021",
+    filename="2017-04-YouGov-extracted.dta",
+    sha256="7f7c6268a16111055d5b6eb6b433550a69e9c92358c12b71fb361b8e4d91b643",
+    citation=(
+        "the replication archive of Tomz and Weeks (2021), 'Military Alliances "
+        "and Public Support for War', International Studies Quarterly, on "
+        "Harvard Dataverse"
+    ),
+    url_env="HETFX_TOMZ_WEEKS_URL",
+)
+
+
+def tomz_weeks(
+    path: str | os.PathLike | None = None, *, url: str | None = None
+) -> pd.DataFrame:
     """The Tomz and Weeks (2021) survey experiment, coded as in the paper.
 
-    The replication file (``2017-04-YouGov-extracted.dta``) is not shipped with
-    hetfx; pass its path.
+    Michael Tomz and Jessica L. P. Weeks (2021), "Military Alliances and Public
+    Support for War", International Studies Quarterly 65(3); replication data
+    on Harvard Dataverse. The file ``2017-04-YouGov-extracted.dta`` is not
+    shipped with hetfx: pass the path of a local copy, or let hetfx download it
+    once into the cache folder (``url=`` or ``$HETFX_TOMZ_WEEKS_URL`` give the
+    address of the file in the archive); the download is checked against the
+    published file's SHA-256 and read from the cache afterwards.
+
+    Raises
+    ------
+    DataError
+        Offline, on a failed or altered download, or when no address is known;
+        the message says where to get the file.
 
     Returns
     -------
@@ -252,6 +279,8 @@ def tomz_weeks(path: str | os.PathLike) -> pd.DataFrame:
         controls ``regime``, ``stakes``, ``costs``, ``africa``, ``asia``,
         ``eeurope``, ``age`` (decades) and ``educ4`` (1..4); plus ``region``.
     """
+    if path is None:
+        path = fetch(TOMZ_WEEKS_SOURCE, url)
     raw = pd.read_stata(path, convert_categoricals=False)
     return pd.DataFrame(
         {

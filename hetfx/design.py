@@ -295,7 +295,7 @@ def build_design(
     check_finite(frame, used)
     frame = frame.reset_index(drop=True)
     modifier_vars = [m for p in parsed.parts for m in p.modifier_variables]
-    bins = validate_bins(bins, modifier_vars)
+    bins = validate_bins(bins, modifier_vars, parsed.categorical_modifiers)
 
     y = _outcome(parsed, frame)
     X, x_names, x_spec = _materialise(parsed.controls, frame, "the controls")

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from .errors import DataError, OptionError
 
@@ -95,6 +94,32 @@ class Family:
             raise DataError(f"{self.name} outcome {label!r} takes only one value.")
         return values, None
 
+    @property
+    def link_scale(self) -> str:
+        """What the link-scale tables measure, for table notes and axis labels."""
+        if self.name == "ordinal":
+            return "log-odds of a higher category (cumulative logit)"
+        if self.name == "categorical":
+            return "log-odds against the reference category"
+        return {
+            "identity": "outcome units",
+            "logit": "log-odds (logit link)",
+            "log": "log of the expected count (log link)",
+        }[self.link]
+
+    @property
+    def response_scale(self) -> str:
+        """What the response-scale effects measure."""
+        if self.name == "bernoulli":
+            return "probability points"
+        if self.name == "binomial":
+            return "probability of success per trial"
+        if self.name == "ordinal":
+            return "expected category (1..K)"
+        if self.link == "log":
+            return "expected count"
+        return "outcome units"
+
     def outcome_scale(self, y: np.ndarray) -> float:
         """Scale of the outcome on the link scale, for autoscaled priors."""
         return float(np.std(y)) if self.link == "identity" else 1.0
@@ -102,6 +127,8 @@ class Family:
     def mean(self, eta: np.ndarray) -> np.ndarray:
         """E[y | eta] (per trial for binomial; ordinal: see ``category_probs``)."""
         if self.link == "logit":
+            from scipy.special import expit
+
             return expit(eta)
         if self.link == "log":
             return np.exp(eta)
@@ -113,6 +140,8 @@ def category_probs(eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
 
     ``cutpoints`` has shape (S, K - 1) and eta shape (S, n).
     """
+    from scipy.special import expit
+
     cum = expit(cutpoints[:, None, :] - eta[..., None])  # P(y <= k)
     ones = np.ones(eta.shape + (1,))
     zeros = np.zeros(eta.shape + (1,))
@@ -211,18 +240,15 @@ FAMILIES: dict[str, Any] = {
     "ordinal": ordinal,
     "categorical": categorical,
 }
+# the names brms and bambi use for the same families; nothing that only hints
+# at one (a link such as "logit", or "binary"), which would be a silent guess
 ALIASES = {
     "normal": "gaussian",
-    "binary": "bernoulli",
-    "logit": "bernoulli",
-    "logistic": "bernoulli",
-    "negbin": "negative_binomial",
-    "nb": "negative_binomial",
-    "studentt": "student_t",
+    "negbinomial": "negative_binomial",
+    "negativebinomial": "negative_binomial",
+    "student": "student_t",
     "t": "student_t",
     "cumulative": "ordinal",
-    "ordered_logistic": "ordinal",
-    "multinomial": "categorical",
 }
 
 
@@ -241,8 +267,10 @@ def get_family(family: str | Family, **options: Any) -> Family:
     key = str(family).lower().replace("-", "_").replace(" ", "_")
     key = ALIASES.get(key, key)
     if key not in FAMILIES:
+        aliases = ", ".join(f"{a} ({n})" for a, n in ALIASES.items())
         raise OptionError(
-            f"Unknown family {family!r}; available families: {', '.join(FAMILIES)}."
+            f"Unknown family {family!r}; available families: {', '.join(FAMILIES)}; "
+            f"aliases: {aliases}."
         )
     entry = FAMILIES[key]
     if isinstance(entry, Family):

@@ -14,6 +14,7 @@ from formulaic import Formula
 from .errors import FormulaError
 
 _NAME = re.compile(r"^(?:[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`)$")
+_CATEGORICAL = re.compile(r"(?<![\w.])C\(\s*(`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*)")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,19 @@ class TreatmentPart:
             return []
         return _ordered_variables(self.modifiers)
 
+    @property
+    def categorical_modifiers(self) -> list[str]:
+        """Modifier variables coded as categorical with ``C(...)``: they group by
+        level, never by bins of their numeric values.
+
+        Examples
+        --------
+        >>> parse_formula("y ~ x | t : C(ideo) + age").parts[0].categorical_modifiers
+        ['ideo']
+        """
+        names = [_strip_name(m) for m in _CATEGORICAL.findall(self.modifiers)]
+        return [m for m in names if m in self.modifier_variables]
+
 
 @dataclass(frozen=True)
 class ParsedFormula:
@@ -73,6 +87,12 @@ class ParsedFormula:
     @property
     def control_variables(self) -> list[str]:
         return _ordered_variables(self.controls) if self.has_controls else []
+
+    @property
+    def categorical_modifiers(self) -> list[str]:
+        """Modifier variables written as ``C(...)`` in any part."""
+        names = [m for p in self.parts for m in p.categorical_modifiers]
+        return list(dict.fromkeys(names))
 
     @property
     def treatments(self) -> list[str]:

@@ -39,11 +39,17 @@ class Grouping:
     table : pandas.DataFrame
         One row per group: ``group``, one column per modifier variable,
         ``n_treated``, ``n``.
+    coders : dict
+        How each modifier's values map to grouping values.
+    cells : numpy.ndarray of int, optional
+        Modifier cell of every unit, treated or not (0-based, in the order of
+        the cells' grouping values); what the saturated OLS baseline needs.
     """
 
     index: np.ndarray
     table: pd.DataFrame
     coders: dict[str, Coder] = field(default_factory=dict)
+    cells: np.ndarray | None = None
 
     def assign(self, frame: pd.DataFrame) -> np.ndarray:
         """Group of each row of new data; ``NO_GROUP`` for unseen combinations."""
@@ -82,10 +88,17 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def validate_bins(bins: Any, modifiers: Sequence[str]) -> dict[str, Any]:
-    """Check the ``bins`` option against the modifier variables."""
+def validate_bins(
+    bins: Any, modifiers: Sequence[str], by_level: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Check the ``bins`` option against the modifier variables.
+
+    ``by_level`` names the modifiers written as ``C(x)``: unless ``bins`` says
+    otherwise they group by level (``None``), not by quantile bins.
+    """
+    levels = {m: None for m in by_level}
     if bins is None:
-        return {}
+        return levels
     if not isinstance(bins, dict):
         raise OptionError(
             f"bins must be a dict such as {{'age': 5}}, got {type(bins).__name__}."
@@ -110,7 +123,7 @@ def validate_bins(bins: Any, modifiers: Sequence[str]) -> dict[str, Any]:
             )
         if np.any(np.diff(edges) <= 0):
             raise OptionError(f"bins[{name!r}] edges must increase: {spec!r}.")
-    return dict(bins)
+    return {**levels, **bins}
 
 
 def _is_sequence(x: Any) -> bool:
@@ -283,7 +296,7 @@ def make_grouping(
         table = pd.DataFrame(
             {"group": [ALL_UNITS], "n_treated": [int(treated.sum())], "n": [n]}
         )
-        return Grouping(np.where(treated, 0, NO_GROUP), table)
+        return Grouping(np.where(treated, 0, NO_GROUP), table, cells=np.zeros(n, int))
     coders = {m: make_coder(frame[m].rename(m), bins.get(m, "auto")) for m in modifiers}
     cats = {m: coders[m].encode(frame[m].rename(m)) for m in modifiers}
     codes = np.column_stack([cats[m].codes for m in modifiers])
@@ -309,7 +322,7 @@ def make_grouping(
                 "n": int(n_cell[cell]),
             }
         )
-    return Grouping(index, pd.DataFrame(rows), coders)
+    return Grouping(index, pd.DataFrame(rows), coders, cell_of_unit)
 
 
 def _unique_rows(codes: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -80,7 +80,9 @@ class HetModel:
         self.priors = validate_priors(priors, prior_keys(self.family))
         self.main_effects = bool(main_effects)
         modifier_vars = [m for p in self.parsed.parts for m in p.modifier_variables]
-        self.bins = validate_bins(bins, modifier_vars)
+        self.bins = validate_bins(
+            bins, modifier_vars, self.parsed.categorical_modifiers
+        )
         self.control = control
         self.treatment_type = treatment_type
         self.backend_name = backend

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from .data import check_finite, check_variables
 from .design import (
@@ -314,8 +313,10 @@ def make_plan(
 
 
 # ------------------------------------------------------------------ pass 2
-def _onehot(keys: np.ndarray, weights: np.ndarray, size: int) -> sparse.csr_matrix:
+def _onehot(keys: np.ndarray, weights: np.ndarray, size: int) -> Any:
     rows = np.flatnonzero(keys >= 0)
+    from scipy import sparse
+
     return sparse.csr_matrix(
         (weights[rows], (rows, keys[rows])), shape=(len(keys), size)
     )

@@ -16,8 +16,6 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import arviz as az
-
 from .errors import DataError
 
 if TYPE_CHECKING:
@@ -82,6 +80,8 @@ def load(path: str | os.PathLike) -> HetFit:
         raise DataError(f"{str(folder)!r} is not a saved hetfx fit (no state.pkl).")
     with open(folder / "state.pkl", "rb") as fh:
         state = pickle.load(fh)
+    import arviz as az
+
     idata = az.from_netcdf(str(folder / "posterior.nc"))
     return HetFit(
         idata,

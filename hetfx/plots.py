@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 if TYPE_CHECKING:
@@ -22,6 +21,8 @@ def _axes(ax: Axes | None, rows: int, label_chars: int = 20) -> Axes:
         return ax
     height = min(2.2 + 0.3 * rows, 30.0)
     width = 5.5 + 0.075 * label_chars
+    import matplotlib.pyplot as plt
+
     _, ax = plt.subplots(figsize=(width, height), layout="constrained")
     return ax
 
@@ -42,19 +43,22 @@ def plot_effects(
     ols: bool = False,
     prob: float = 0.9,
     sort: bool = True,
+    scale: str | None = None,
 ) -> Axes:
-    """Forest plot of the group effects, sorted, with an optional OLS overlay."""
-    eff = fit.effects(prob).reset_index(drop=True)
+    """Forest plot of the group effects, sorted, with an optional OLS overlay.
+
+    With ``ols=True`` both are on the scale of :meth:`HetFit.compare_ols`; the
+    axis label names the scale.
+    """
+    if ols:
+        scale = fit.comparison_scale(scale)
+        eff = fit.compare_ols(prob, scale).reset_index(drop=True)
+    else:
+        scale = scale or "link"
+        eff = fit.group_effects(prob, scale).reset_index(drop=True)
     eff["label"] = eff["group"]
     if eff["treatment"].nunique() > 1:
         eff["label"] = eff["treatment"] + " | " + eff["group"]
-    if ols:
-        base = fit.ols(prob)
-        eff["ols"], eff["ols_lower"], eff["ols_upper"] = (
-            base["mean"].to_numpy(),
-            base["lower"].to_numpy(),
-            base["upper"].to_numpy(),
-        )
     if sort:
         eff = eff.sort_values("mean").reset_index(drop=True)
     labels = [
@@ -75,13 +79,14 @@ def plot_effects(
             color=OLS,
             label=f"OLS interactions ({prob:.0%})",
         )
-    ate = fit.ate()["mean"]
-    for value in ate:
-        ax.axvline(value, color="grey", ls="--", lw=1)
+    ate = fit.ate(prob, scale=scale)
+    if len(ate) == ate["treatment"].nunique():  # not per ordinal category
+        for value in ate["mean"]:
+            ax.axvline(value, color="grey", ls="--", lw=1)
     ax.axvline(0, color="black", lw=0.6)
     ax.set_yticks(y, labels)
-    ax.set_xlabel("treatment effect (dashed: ATE)")
-    ax.set_title("Group effects")
+    ax.set_xlabel(f"treatment effect, {fit.scale_name(scale)} (dashed: ATE)")
+    ax.set_title(f"Group effects ({scale} scale)")
     _legend_below(ax)
     return ax
 
@@ -105,13 +110,25 @@ def plot_modifiers(fit: HetFit, ax: Axes | None = None, prob: float = 0.9) -> Ax
 
 
 def plot_shrinkage(fit: HetFit, ax: Axes | None = None, prob: float = 0.9) -> Axes:
-    """OLS estimates against hierarchical ones; point size by group size."""
+    """OLS estimates against hierarchical ones, on the scale of
+    :meth:`HetFit.compare_ols`; point size by group size."""
     comp = fit.compare_ols(prob)
+    scale = fit.comparison_scale()
     if ax is None:
+        import matplotlib.pyplot as plt
+
         _, ax = plt.subplots(figsize=(7.0, 5.5), layout="constrained")
     sizes = 15 + 185 * comp["n_treated"] / comp["n_treated"].max()
     ax.scatter(
         comp["ols"], comp["mean"], s=sizes, color=HIER, alpha=0.7, edgecolor="white"
+    )
+    ax.scatter(
+        comp["ols"],
+        comp["prediction"],
+        s=12,
+        marker="x",
+        color=OLS,
+        label="regression prediction (complete pooling)",
     )
     finite = comp["ols"][np.isfinite(comp["ols"])]
     lims = [
@@ -121,11 +138,10 @@ def plot_shrinkage(fit: HetFit, ax: Axes | None = None, prob: float = 0.9) -> Ax
     pad = 0.05 * (lims[1] - lims[0] or 1)
     lims = [lims[0] - pad, lims[1] + pad]
     ax.plot(lims, lims, color="grey", lw=1, label="no shrinkage (y = x)")
-    for grand in comp["grand_mean"].unique():
-        ax.axhline(grand, color=OLS, ls="--", lw=1, label="ATE (full pooling)")
     ax.set_xlim(lims)
-    ax.set_xlabel("OLS interaction estimate (no pooling)")
-    ax.set_ylabel("hierarchical estimate (partial pooling)")
+    unit = fit.scale_name(scale)
+    ax.set_xlabel(f"OLS interaction estimate (no pooling), {unit}")
+    ax.set_ylabel(f"hierarchical estimate (partial pooling), {unit}")
     ax.set_title("Shrinkage of group effects (point size: treated units)")
     ax.legend(loc="upper left", fontsize="small")
     return ax

@@ -7,12 +7,15 @@ grow with N (the gaussian program sees only sufficient statistics).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import arviz as az
 import numpy as np
 
 from .design import Design
 from .groups import NO_GROUP
+
+if TYPE_CHECKING:
+    import arviz as az
 
 
 @dataclass
@@ -120,12 +123,22 @@ def linear_predictor(
 
 
 def training_predictor(
-    draws: Draws, design: Design, exposure: str | None = None
+    draws: Draws,
+    design: Design,
+    exposure: str | None = None,
+    regression: bool = False,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """The linear predictor of the training rows (with the log exposure offset
-    of count families) and the unit effects tau of every equation."""
+    of count families) and the unit effects tau of every equation.
+
+    ``regression=True`` leaves the group deviations out: tau = a + Z lambda,
+    the prediction that partial pooling pulls each group towards.
+    """
     Zs = [eq.Z for eq in design.equations]
-    groups = [eq.grouping.index for eq in design.equations]
+    groups = [
+        np.full(design.n, NO_GROUP) if regression else eq.grouping.index
+        for eq in design.equations
+    ]
     taus = unit_effects(draws, design, Zs, groups, None)
     Ts = [eq.arm.values for eq in design.equations]
     eta = linear_predictor(draws, design.X, Ts, taus)

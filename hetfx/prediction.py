@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,6 +15,30 @@ from .posterior import Draws, linear_predictor, unit_effects
 
 if TYPE_CHECKING:
     from .results import HetFit
+
+
+class ExtrapolationWarning(UserWarning):
+    """New units lie outside the modifier values seen in training."""
+
+
+def warn_outside_training(design: Any, Zs: list[np.ndarray]) -> None:
+    """Warn, per modifier column, about new values outside the training range."""
+    for eq, Z in zip(design.equations, Zs, strict=True):
+        if eq.Z.shape[0] == 0 or Z.shape[0] == 0:  # partitioned fits keep no rows
+            continue
+        low, high = eq.Z.min(axis=0), eq.Z.max(axis=0)
+        tol = 1e-9 * np.maximum(1.0, np.abs(high - low))
+        outside = (Z < low - tol) | (Z > high + tol)
+        for j in np.flatnonzero(outside.any(axis=0)):
+            values = Z[outside[:, j], j]
+            warnings.warn(
+                f"Treatment {eq.label!r}: {outside[:, j].sum()} new rows have "
+                f"modifier {eq.z_names[j]!r} outside its training range "
+                f"[{low[j]:g}, {high[j]:g}] (e.g. {values[0]:g}); their effects "
+                "extrapolate the linear modifier model.",
+                ExtrapolationWarning,
+                stacklevel=4,
+            )
 
 
 def predict(
@@ -44,6 +69,7 @@ def predict(
         raise OptionError(f"kind must be 'effect' or 'outcome', got {kind!r}.")
     design = fit.design
     X, Zs, groups = design.new_rows(newdata)
+    warn_outside_training(design, Zs)
     d = Draws.from_idata(fit.idata)
     rng = np.random.default_rng(seed)
     taus = unit_effects(d, design, Zs, groups, rng)

@@ -200,7 +200,11 @@ class Gamma(Prior):
 SLOTS: dict[str, tuple[str, str]] = {
     "alpha": ("location", "outcome intercept, controls at their means"),
     "beta": ("location", "each control coefficient"),
-    "a": ("location", "treatment effect at the treated units' mean modifiers"),
+    "a": (
+        "location",
+        "treatment effect at the treated units' mean modifiers "
+        "(modifiers() row intercept_at_means; intercept is at modifiers = 0)",
+    ),
     "lambda": ("location", "each modifier coefficient"),
     "sigma_theta": ("scale", "sd of the group effects around a + Z lambda"),
     "sigma": ("scale", "residual sd (gaussian) or scale (student-t)"),

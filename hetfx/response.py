@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.special import softmax
 
 from .errors import OptionError
 from .families import category_probs
@@ -64,6 +63,40 @@ def response_draws(fit: HetFit) -> tuple[np.ndarray, np.ndarray]:
     cached = getattr(fit, "_response_cache", None)
     if cached is not None:
         return cached
+    result = _response_effects(fit, regression=False)
+    fit._response_cache = result
+    return result
+
+
+def regression_draws(fit: HetFit, scale: str = "link") -> np.ndarray:
+    """The regression prediction of every group row, (chain, draw, rows).
+
+    On the link scale a_e + zbar_g lambda_e (zbar_g: the group's mean modifiers);
+    on the response scale the response-scale effect with every unit's tau at
+    a_e + Z_i lambda_e. Rows without groups (``treat : 1``) get NaN. For
+    ordinal outcomes the response scale is the expected category.
+    """
+    if check_scale(scale) == "response":
+        rows = _response_effects(fit, regression=True)[0]
+        if rows.ndim == 4:
+            rows = rows @ np.arange(1, rows.shape[-1] + 1)
+        return rows
+    post = fit.idata.posterior
+    a, lam = np.asarray(post["a"].values), np.asarray(post["lambda"].values)
+    rows, l0 = [], 0
+    for e, eq in enumerate(fit.design.equations):
+        L = len(eq.z_names)
+        if eq.pooled:
+            pred = a[..., e, None] + lam[..., l0 : l0 + L] @ eq.group_means().T
+            rows += [pred[..., g] for g in range(eq.n_groups)]
+        else:
+            rows.append(np.full(a.shape[:2], np.nan))
+        l0 += L
+    return np.stack(rows, axis=-1)
+
+
+def _response_effects(fit: HetFit, regression: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Response-scale effects of the group rows and ATEs (see response_draws)."""
     design = fit.design
     fam = fit.family_obj
     fit._needs_rows("scale='response'")
@@ -77,7 +110,7 @@ def response_draws(fit: HetFit) -> tuple[np.ndarray, np.ndarray]:
     parts = _category_draws(d) if fit.categories else [d]
     etas, taus = [], []
     for part in parts:
-        eta, tau = training_predictor(part, design, fam.exposure)
+        eta, tau = training_predictor(part, design, fam.exposure, regression)
         etas.append(eta)
         taus.append(tau)
     cut = None
@@ -89,6 +122,8 @@ def response_draws(fit: HetFit) -> tuple[np.ndarray, np.ndarray]:
         moved = [eta + s for eta, s in zip(etas, shift, strict=True)]
         if fit.categories:
             stacked = np.stack([np.zeros_like(moved[0]), *moved], axis=-1)
+            from scipy.special import softmax
+
             return softmax(stacked, axis=-1)
         if cut is not None:
             return category_probs(moved[0], cut)
@@ -111,6 +146,8 @@ def response_draws(fit: HetFit) -> tuple[np.ndarray, np.ndarray]:
             for g in range(eq.n_groups):
                 members = (idx[e] == g) & treated
                 rows.append(effect[:, members].mean(axis=1))
+        elif regression:  # no group deviations to leave out
+            rows.append(np.full_like(effect[:, 0], np.nan))
         else:
             rows.append(effect[:, treated].mean(axis=1))
         ates.append(effect[:, treated].mean(axis=1))
@@ -119,6 +156,4 @@ def response_draws(fit: HetFit) -> tuple[np.ndarray, np.ndarray]:
         stacked = np.stack(parts, axis=1)  # (S, rows[, K])
         return stacked.reshape(chains, -1, *stacked.shape[1:])
 
-    result = (shape(rows), shape(ates))
-    fit._response_cache = result
-    return result
+    return shape(rows), shape(ates)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import copy
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import arviz as az
 import numpy as np
 import pandas as pd
 
-from . import baseline, checks, contrasts, persist, plots, prediction, response
+from . import baseline as ols_baseline
+from . import checks, contrasts, persist, plots, prediction, response
 from .design import Design
 from .errors import OptionError
 from .families import Family
 from .groups import format_value
+
+if TYPE_CHECKING:
+    import arviz as az
 
 STAT_COLUMNS = [
     "mean",
@@ -58,6 +61,8 @@ def summarise(draws: np.ndarray, prob: float = 0.9) -> dict[str, float]:
     >>> round(summarise(rng.normal(size=(4, 1000)))["prob_positive"], 1)
     0.5
     """
+    import arviz as az
+
     flat = draws.reshape(-1)
     tail = (1 - prob) / 2
     lower, median, upper = np.quantile(flat, [tail, 0.5, 1 - tail])
@@ -203,6 +208,12 @@ class HetFit:
         table, draws = contrasts.group_draws(self, scale, per_category=True)
         return self._expand(table, draws, prob)
 
+    def group_effects(self, prob: float = 0.9, scale: str = "link") -> pd.DataFrame:
+        """:meth:`effects` with one row per group on either scale: an ordinal
+        outcome's response-scale effect is the change in the expected category."""
+        table, draws = contrasts.group_draws(self, scale)
+        return self._expand(table, draws, prob)
+
     def _expand(self, table: pd.DataFrame, draws: np.ndarray, prob: float):
         """Rows x draws (chain, draw, rows[, K]) -> a tidy table."""
         rows, cols = [], []
@@ -218,16 +229,29 @@ class HetFit:
         return self._table(rows, cols, prob)
 
     def modifiers(self, prob: float = 0.9) -> pd.DataFrame:
-        """Per treatment: ``intercept`` (a_e), each lambda, and ``sigma_theta``."""
+        """Per treatment: the intercept, each lambda, and ``sigma_theta``.
+
+        ``intercept`` is a_e, the effect at modifiers = 0 (the equation's
+        regression intercept); ``intercept_at_means`` is the effect at the
+        treated units' mean modifiers, which is what the prior on ``a`` applies
+        to (see :meth:`prior_summary`). Equations without modifiers have only
+        the one intercept.
+        """
         by_category = self._by_category("modifiers", prob)
         if by_category is not None:
             return by_category
         a, lam, sig = self.draws("a"), self.draws("lambda"), self.draws("sigma_theta")
+        at_means = self.draws("a_centred")
         rows, draws = [], []
         l0 = 0
         for e, eq in enumerate(self._equations):
             rows.append({"treatment": eq["label"], "parameter": "intercept"})
             draws.append(a[..., e])
+            if eq["z_names"]:
+                rows.append(
+                    {"treatment": eq["label"], "parameter": "intercept_at_means"}
+                )
+                draws.append(at_means[..., e])
             for z in eq["z_names"]:
                 rows.append({"treatment": eq["label"], "parameter": z})
                 draws.append(lam[..., l0])
@@ -290,6 +314,8 @@ class HetFit:
 
     def diagnostics(self) -> pd.Series:
         """Divergences, max R-hat, min ESS (bulk and tail), treedepth hits."""
+        import arviz as az
+
         stats = self.idata.sample_stats
         names = [
             v for v in self.info.get("summary_vars", []) if v in self.idata.posterior
@@ -349,59 +375,107 @@ class HetFit:
         return messages
 
     # ------------------------------------------------------ interpretation
-    def ols(self, prob: float = 0.9) -> pd.DataFrame:
-        """The fully interacted OLS estimates of the same groups (HC2)."""
+    def ols(self, prob: float = 0.9, baseline: str = "cells") -> pd.DataFrame:
+        """OLS estimates of the same groups with HC2 standard errors.
+
+        ``baseline="cells"``: the paper's fully interacted regression
+        ``y ~ treat * (z1 * ... * zk) + controls``; ``"linear"``: linear
+        modifier main effects instead of a baseline per modifier cell. The
+        outcome is on the response scale (a linear probability model for 0/1
+        outcomes, successes per trial for binomial ones).
+        """
         self._not_categorical("ols")
         self._needs_rows("ols()")
-        return baseline.ols_from_design(self.design, _check_prob(prob))
+        return ols_baseline.ols_from_design(
+            self.design, _check_prob(prob), baseline, self.family_obj
+        )
 
-    def compare_ols(self, prob: float = 0.9) -> pd.DataFrame:
-        """Hierarchical against OLS group effects, one row per group.
+    def comparison_scale(self, scale: str | None = None) -> str:
+        """The scale on which the OLS baseline compares: the link scale for
+        identity-link families, else the response scale (OLS is linear in y)."""
+        identity = self.family_obj.link == "identity"
+        if scale is None:
+            return "link" if identity else "response"
+        if response.check_scale(scale) == "link" and not identity:
+            raise OptionError(
+                f"The OLS baseline is linear in the outcome, so it cannot be put "
+                f"on the {self.family_obj.link_scale} scale of a {self.family} "
+                "fit; compare on scale='response' "
+                f"({self.family_obj.response_scale})."
+            )
+        return scale
 
-        ``shrinkage`` is 1 - |hier - grand| / |ols - grand|, with the grand mean
-        the posterior mean ATE of the treatment: 0 means no pooling, 1 full
-        pooling. ``same_sign`` tells whether the two estimates agree in sign.
+    def scale_name(self, scale: str = "link") -> str:
+        """What the tables on ``scale`` measure, e.g. ``"log-odds (logit link)"``."""
+        if response.check_scale(scale) == "link":
+            return self.family_obj.link_scale
+        return self.family_obj.response_scale
+
+    def compare_ols(
+        self, prob: float = 0.9, scale: str | None = None, baseline: str = "cells"
+    ) -> pd.DataFrame:
+        """Hierarchical against OLS group effects, one row per group, on one scale.
+
+        Both columns are on ``scale``: by default the link scale for gaussian
+        and student-t fits, the response scale (probability points, expected
+        counts, expected category) for the others, since OLS is linear in the
+        outcome; the ``scale`` column says which. ``prediction`` is the posterior
+        mean of the regression prediction a + zbar_g lambda that partial pooling
+        pulls the group towards, and
+
+            shrinkage = 1 - (mean - prediction) / (ols - prediction),
+
+        the share of the OLS estimate's distance from the prediction that
+        pooling removes: 0 no pooling, 1 complete pooling. Values outside [0, 1]
+        (the hierarchical estimate beyond the OLS one, or past the prediction)
+        are clipped and flagged in ``shrinkage_clipped``; where the OLS estimate
+        sits on the prediction (within 0.05 of its standard error) the share is
+        undefined and NaN.
         """
         self._not_categorical("compare_ols")
         self._needs_rows("compare_ols()")
-        eff = self.effects(prob)
-        ols = self.ols(prob)
-        grand = self.ate(prob).set_index("treatment")["mean"]
+        scale = self.comparison_scale(scale)
+        eff = self.group_effects(prob, scale)
+        ols = self.ols(prob, baseline)
         keys = ["treatment", "group", "n_treated", "n"]
         out = eff[keys].copy()
-        out["mean"], out["lower"], out["upper"] = (
-            eff["mean"],
-            eff["lower"],
-            eff["upper"],
-        )
-        out["ols"], out["ols_lower"], out["ols_upper"] = (
-            ols["mean"].to_numpy(),
-            ols["lower"].to_numpy(),
-            ols["upper"].to_numpy(),
-        )
+        out["scale"] = f"{scale}: {self.scale_name(scale)}"
+        for col in ("mean", "lower", "upper"):
+            out[col] = eff[col].to_numpy()
+        for col in ("mean", "lower", "upper"):
+            out["ols" if col == "mean" else f"ols_{col}"] = ols[col].to_numpy()
         out["ols_se"] = ols["sd"].to_numpy()
-        out["grand_mean"] = out["treatment"].map(grand).to_numpy(dtype=float)
+        pred = response.regression_draws(self, scale)
+        out["prediction"] = pred.reshape(-1, pred.shape[-1]).mean(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out["shrinkage"] = (
-                1
-                - (out["mean"] - out["grand_mean"]).abs()
-                / (out["ols"] - out["grand_mean"]).abs()
+            share = 1 - (out["mean"] - out["prediction"]) / (
+                out["ols"] - out["prediction"]
             )
+        on_prediction = (out["ols"] - out["prediction"]).abs() <= 0.05 * out[
+            "ols_se"
+        ].fillna(0)
+        share = share.where(~on_prediction & np.isfinite(share))
+        out["shrinkage"] = share.clip(0, 1)
+        out["shrinkage_clipped"] = share.notna() & ((share < 0) | (share > 1))
         out["same_sign"] = np.sign(out["mean"]) == np.sign(out["ols"])
+        out["baseline"] = baseline
         return out
 
     def contrast(
         self,
-        group_a: str,
-        group_b: str,
+        group_a: str | dict[str, Any],
+        group_b: str | dict[str, Any],
         treatment: str | None = None,
         prob: float = 0.9,
         scale: str = "link",
     ) -> pd.DataFrame:
         """Posterior of theta_a - theta_b with ``prob_direction``.
 
-        Groups are named by their label (``"dem=1, male=0"``), or with the
-        treatment (``"alliance | dem=1, male=0"``).
+        Groups are named by their label (``"dem=1, male=0"``), with the
+        treatment (``"alliance | dem=1, male=0"``), or partially (``"dem=1"``,
+        ``{"dem": 1}``): a partial specification selects every group with those
+        modifier values and stands for their average weighted by treated units
+        (the ``groups_a``, ``groups_b`` and ``weighting`` columns say so).
         """
         if scale == "link":
             by_category = self._by_category(
@@ -446,9 +520,20 @@ class HetFit:
         self._needs_rows("loo()")
         return checks.loo(self, thin)
 
-    def plot_effects(self, ax=None, ols: bool = False, prob: float = 0.9, sort=True):
-        """Forest plot of group effects; ``ols=True`` overlays the OLS estimates."""
-        return plots.plot_effects(self, ax=ax, ols=ols, prob=prob, sort=sort)
+    def plot_effects(
+        self,
+        ax=None,
+        ols: bool = False,
+        prob: float = 0.9,
+        sort=True,
+        scale: str | None = None,
+    ):
+        """Forest plot of group effects; ``ols=True`` overlays the OLS estimates
+        (on the response scale for non-identity links, see :meth:`compare_ols`).
+        ``scale`` is ``"link"`` (default without OLS) or ``"response"``."""
+        return plots.plot_effects(
+            self, ax=ax, ols=ols, prob=prob, sort=sort, scale=scale
+        )
 
     def plot_modifiers(self, ax=None, prob: float = 0.9):
         """lambda, a and sigma_theta with their intervals."""
@@ -473,22 +558,30 @@ class HetFit:
         """A readable text summary: model, ATE, modifiers, diagnostics."""
         diag = self.diagnostics()
         cols = ["mean", "sd", "lower", "upper", "rhat", "ess_bulk"]
-        fmt = {"float_format": lambda v: f"{v:.3f}", "index": False}
         eff = self.effects(prob)
+        scale = self.scale_name("link")
+
+        def show(table: pd.DataFrame, keys: list[str]) -> str:
+            table = table[[*keys, *cols]].copy()
+            table["ess_bulk"] = table["ess_bulk"].round().astype("Int64")
+            return table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+
         lines = [
             f"hetfx fit: {self.formula}",
             f"  family {self.family}, backend {self.backend}, "
             f"{self.info.get('n', '?')} units, {len(eff)} groups, "
             f"{diag['chains']} chains x {diag['draws']} draws, seed {self.seed}",
+            f"  effects on the link scale: {scale}",
             "",
-            f"Average treatment effects ({prob:.0%} intervals):",
-            self.ate(prob)[["treatment", *cols]].to_string(**fmt),
+            f"Average treatment effects ({scale}, {prob:.0%} intervals):",
+            show(self.ate(prob), ["treatment"]),
             "",
-            "Modifiers:",
-            self.modifiers(prob)[["treatment", "parameter", *cols]].to_string(**fmt),
+            f"Modifiers ({scale}; intercept at modifiers = 0, intercept_at_means "
+            "at the treated units' mean modifiers):",
+            show(self.modifiers(prob), ["treatment", "parameter"]),
             "",
-            "Group effects:",
-            eff[["treatment", "group", "n_treated", *cols]].to_string(**fmt),
+            f"Group effects ({scale}):",
+            show(eff, ["treatment", "group", "n_treated"]),
             "",
             "Diagnostics: "
             + ", ".join(

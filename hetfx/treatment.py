@@ -111,8 +111,9 @@ def make_arms(
             return [_continuous(series)]
         raise DataError(
             f"Treatment {name!r} takes the two values "
-            f"{sorted(values)}; recode it to 0/1 or pass control={{{name!r}: "
-            f"{_format_level(min(values))}}} to name the control level."
+            f"{sorted(values)}; recode it to 0/1 or name the control level: "
+            f"control={{{name!r}: {_format_level(min(values))}}} in Python, "
+            f"--control {name}={_format_level(min(values))} on the command line."
         )
     if numeric and control is None and kind == "binary":
         values = set(np.asarray(levels, dtype=float).tolist())
@@ -125,7 +126,8 @@ def make_arms(
     if control is None:
         raise DataError(
             f"Categorical treatment {name!r} needs a control level: pass "
-            f"control={{{name!r}: <level>}} naming one of "
+            f"control={{{name!r}: <level>}} in Python, --control {name}=<level> "
+            f"on the command line, naming one of "
             f"{sorted(map(_format_level, levels))[:10]}."
         )
     matches = [lv for lv in levels if lv == control or str(lv) == str(control)]

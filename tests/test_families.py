@@ -146,7 +146,11 @@ def test_prior_predictive(gaussian_model):
 
 
 def test_family_lookup_and_options():
-    assert get_family("binary").name == "bernoulli"
+    assert get_family("Negative-Binomial").name == "negative_binomial"
+    assert get_family("cumulative").name == "ordinal"
+    for guess in ("binary", "logit"):  # a link or a hint is no family name
+        with pytest.raises(OptionError, match=f"Unknown family '{guess}'.*aliases:"):
+            get_family(guess)
     assert get_family("poisson").exposure is None
     assert get_family("poisson", exposure="days").exposure == "days"
     assert get_family(hetfx.families.negative_binomial()).params == ("phi",)

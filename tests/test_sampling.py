@@ -102,6 +102,7 @@ def test_tables_follow_the_public_contract(gaussian_model):
     assert fit.modifiers().columns.tolist() == ["treatment", "parameter", *STAT_COLUMNS]
     assert fit.modifiers()["parameter"].tolist() == [
         "intercept",
+        "intercept_at_means",
         "z1",
         "z2",
         "sigma_theta",

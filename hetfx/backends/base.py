@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
-
-import arviz as az
+from typing import TYPE_CHECKING, Any
 
 from .options import SamplerOptions
+
+if TYPE_CHECKING:
+    import arviz as az
 
 # named dims of the Stan program's variables (coords come from the design)
 DIMS = {

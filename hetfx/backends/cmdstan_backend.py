@@ -10,15 +10,16 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
-
-import arviz as az
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SamplingError
 from ..program import program_hash
 from . import cache
 from .base import Backend, Compiled, dims_for
 from .options import SamplerOptions
+
+if TYPE_CHECKING:
+    import arviz as az
 
 EXE_SUFFIX = ".exe" if os.name == "nt" else ""
 
@@ -97,14 +98,20 @@ class CmdStanBackend(Backend):
             with os.fdopen(fd, "w") as fh:
                 fh.write(code)
             os.replace(tmp, stan_file)
+            program = name.removeprefix("hetfx_")
             try:  # compiles next to the Stan file: <entry>/<name>[.exe]
-                CmdStanModel(stan_file=str(stan_file))
+                with cache.announce_compile(program, "CmdStan", "1 minute"):
+                    CmdStanModel(stan_file=str(stan_file))
             except Exception as exc:
                 raise SamplingError(
                     f"CmdStan failed to compile {stan_file}: {exc}"
                 ) from exc
 
-        compiled_now = cache.build_once(entry, build)
+        def problem(folder: Path) -> str | None:
+            return None if exe.is_file() else f"no executable {exe.name}"
+
+        meta = {"program": name, "backend": "cmdstanpy"}
+        compiled_now = cache.build_once(entry, build, problem, meta)
         model = CmdStanModel(exe_file=str(exe))
         return Compiled(
             name,
@@ -131,6 +138,8 @@ class CmdStanBackend(Backend):
                 raise SamplingError(
                     f"CmdStan sampling failed: {exc}\n{console_output(Path(out))}"
                 ) from exc
+            import arviz as az
+
             return az.from_cmdstanpy(
                 posterior=fit, coords=coords, dims=dims_for(coords)
             )

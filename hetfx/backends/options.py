@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -35,6 +36,9 @@ class SamplerOptions:
         Target acceptance rate in (0, 1); raise it to remove divergences.
     max_treedepth : int
     show_progress : bool
+        Sampling progress on the console. By default shown in interactive use (a
+        terminal or a notebook) and hidden otherwise (scripts piped to files,
+        batch workers).
     cores : int
         Chains run in parallel on this many cores.
     """
@@ -88,13 +92,24 @@ def sampler_options(
     values["adapt_delta"] = float(adapt_delta)
     values["max_treedepth"] = extra.get("max_treedepth", 10)
     _check_int("max_treedepth", values["max_treedepth"], 1)
-    values["show_progress"] = bool(extra.get("show_progress", False))
+    show = extra.get("show_progress")
+    values["show_progress"] = interactive() if show is None else bool(show)
     cores = extra.get("cores")
     if cores is None:
         cores = min(values["chains"], os.cpu_count() or 1)
     _check_int("cores", cores, 1)
     values["cores"] = int(cores)
     return SamplerOptions(**values)
+
+
+def interactive() -> bool:
+    """Whether a person watches: stderr is a terminal, or a notebook kernel runs."""
+    shell = sys.modules.get("IPython")
+    if shell is not None:
+        ip = shell.get_ipython() if hasattr(shell, "get_ipython") else None
+        if ip is not None and type(ip).__name__ == "ZMQInteractiveShell":
+            return True
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
 def _check_int(name: str, value: Any, low: int) -> None:

@@ -1,29 +1,40 @@
 """The pystan (httpstan) backend: installs from PyPI, compiles with a C++ compiler.
 
-httpstan keeps compiled models in its own cache; hetfx also keeps a copy in
-``<HETFX_CACHE_DIR>/pystan-<httpstan version>/<model>`` so that a prepared cache
-folder (``hetfx compile``) serves a fresh machine or container.
+httpstan names a compiled model by a hash that includes ``sys.executable``, so
+the same program started through another path to Python (a symlink, a relative
+path, ``python`` against ``python3``, another virtual environment) would be
+compiled again. hetfx keeps each program once in
+``<HETFX_CACHE_DIR>/pystan-<httpstan version>/<key>``, keyed by the program, the
+httpstan version and the Python version only, and copies it under the name that
+httpstan computes for the running executable before ``stan.build`` asks for it.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import ctypes
+import hashlib
 import io
 import os
+import shutil
 import sys
 import tempfile
 import time
+import warnings
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import arviz as az
 import numpy as np
 
 from ..errors import SamplingError
 from . import cache
 from .base import Backend, Compiled, dims_for
 from .options import SamplerOptions
+
+if TYPE_CHECKING:
+    import arviz as az
 
 
 def to_pystan_data(data: dict[str, Any]) -> dict[str, Any]:
@@ -41,10 +52,50 @@ def to_pystan_data(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+COMPILER_LOG = "stderr.log"  # httpstan writes it after the module: a finished build
+
+
 def _has_module(folder: Path) -> bool:
     return folder.is_dir() and any(
         p.name.endswith(tuple(EXTENSION_SUFFIXES)) for p in folder.iterdir()
     )
+
+
+def build_problem(folder: Path) -> str | None:
+    """What a compiled-model folder lacks (None when it is complete)."""
+    if not _has_module(folder):
+        return "no compiled module"
+    if not (folder / COMPILER_LOG).is_file():
+        return f"no {COMPILER_LOG}"
+    return None
+
+
+def portable_key(code: str) -> str:
+    """httpstan's model hash without the Python executable's path.
+
+    The program, httpstan's version, the platform and the Python version decide
+    whether a compiled module can be loaded; the path to the interpreter does not.
+    """
+    import httpstan
+
+    digest = hashlib.blake2b(digest_size=5)
+    for part in (code, httpstan.__version__, sys.platform, str(sys.maxsize)):
+        digest.update(part.encode())
+    digest.update(sys.version.encode())
+    return base64.b32encode(digest.digest()).decode().lower()
+
+
+def _preload_httpstan_libraries() -> None:
+    """Load httpstan's shared libraries (TBB, SUNDIALS) into the process.
+
+    A module records the library folder of the httpstan that built it; loaded
+    from another virtual environment, it then finds the libraries already loaded.
+    """
+    import httpstan
+
+    for lib in sorted((Path(httpstan.__file__).parent / "lib").glob("lib*.so*")):
+        with contextlib.suppress(OSError):
+            ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
 
 
 @contextlib.contextmanager
@@ -81,6 +132,19 @@ def _quiet(silence: bool):
         yield buffer
 
 
+def _build_module(code: str, example_data: dict[str, Any]) -> None:
+    """Compile through ``stan.build``, the compiler's output kept for errors."""
+    import stan
+
+    with _compiler_output() as log, _quiet(True) as out:
+        try:
+            stan.build(code, data=to_pystan_data(example_data))
+        except Exception as exc:
+            log.seek(0)
+            text = (out.getvalue() if out else "") + log.read()[-5000:]
+            raise SamplingError(f"pystan failed to compile: {exc}\n{text}") from exc
+
+
 class PystanBackend(Backend):
     """Compile and sample through pystan 3 / httpstan."""
 
@@ -105,33 +169,37 @@ class PystanBackend(Backend):
         import httpstan.cache
         import httpstan.models
 
-        import stan
-
         start = time.perf_counter()
+        # httpstan's name for this program under the running executable
         model_name = httpstan.models.calculate_model_name(code)
         working = httpstan.cache.model_directory(model_name)
-        entry = cache.entry_dir(self.version_tag(), model_name.split("/")[1])
+        entry = cache.entry_dir(self.version_tag(), portable_key(code))
         compiled_now = False
 
         def build(folder: Path) -> None:
             nonlocal compiled_now
-            if not _has_module(working):
+            problem = build_problem(working)
+            if problem is not None:
+                if _has_module(working):  # a compile killed half-way
+                    warnings.warn(
+                        f"httpstan's compiled model {working} is incomplete "
+                        f"({problem}); removing it and compiling again.",
+                        cache.BrokenCacheWarning,
+                        stacklevel=4,
+                    )
+                shutil.rmtree(working, ignore_errors=True)
                 compiled_now = True
-                with _compiler_output() as log, _quiet(True) as out:
-                    try:
-                        stan.build(code, data=to_pystan_data(example_data))
-                    except Exception as exc:
-                        log.seek(0)
-                        text = (out.getvalue() if out else "") + log.read()[-5000:]
-                        raise SamplingError(
-                            f"pystan failed to compile: {exc}\n{text}"
-                        ) from exc
+                program = name.removeprefix("hetfx_")
+                with cache.announce_compile(program, "pystan", "2 minutes"):
+                    _build_module(code, example_data)
             cache.copy_tree(working, folder, ignore=("fits",))
 
-        built = cache.build_once(entry, build)
-        if not _has_module(working):  # httpstan's copy is gone: restore ours
+        meta = {"program": name, "backend": "pystan", "httpstan_name": model_name}
+        built = cache.build_once(entry, build, build_problem, meta)
+        if build_problem(working) is not None:  # not under this name: copy ours
             working.parent.mkdir(parents=True, exist_ok=True)
-            cache.copy_tree(entry, working, ignore=(cache.DONE, "*.lock"))
+            cache.copy_tree(entry, working, ignore=(cache.DONE, cache.META, "*.lock"))
+        _preload_httpstan_libraries()
         return Compiled(
             name,
             code,
@@ -161,6 +229,8 @@ class PystanBackend(Backend):
             except Exception as exc:
                 log = out.getvalue() if out else ""
                 raise SamplingError(f"pystan sampling failed: {exc}\n{log}") from exc
+        import arviz as az
+
         return az.from_pystan(
             posterior=fit, posterior_model=model, coords=coords, dims=dims_for(coords)
         )
