@@ -199,6 +199,10 @@ def _materialise(
         mm = model_matrix(f"1 + {expr}", frame, na_action="raise")
     except Exception as exc:  # formulaic raises many error types
         raise FormulaError(f"Cannot build {where} ({expr!r}): {exc}") from exc
+    if not isinstance(mm, pd.DataFrame):  # formulaic read several parts ('|')
+        raise FormulaError(
+            f"Cannot build {where} ({expr!r}): it holds more than one formula part."
+        )
     spec = mm.model_spec
     mm = mm.drop(columns=[c for c in ("Intercept",) if c in mm.columns])
     return mm.to_numpy(dtype=float), [str(c) for c in mm.columns], spec
@@ -239,6 +243,9 @@ def find_collinear(
             return f"{name!r} is constant"
     full = np.column_stack([np.ones(matrix.shape[0]), matrix])
     r = np.abs(np.diag(np.linalg.qr(full, mode="r")))
+    # more columns than rows: R has only n diagonal entries, and every column
+    # past them is a combination of earlier ones
+    r = np.concatenate([r, np.zeros(full.shape[1] - r.size)])
     norms = np.linalg.norm(full, axis=0)
     bad = np.flatnonzero(r[1:] <= tol * np.maximum(norms[1:], 1.0) * 10)
     if bad.size == 0:
