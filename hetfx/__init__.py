@@ -1,6 +1,6 @@
 """hetfx: Bayesian hierarchical models of heterogeneous treatment effects."""
 
-from . import datasets, families, priors
+from . import contrasts, datasets, families, priors
 from .baseline import ols_interactions
 from .batch import BatchError, Job, fit_many, read_jobs, read_manifest
 from .checks import compare
@@ -18,6 +18,7 @@ from .families import Family
 from .groups import GroupingWarning
 from .model import HetModel, fit
 from .persist import load
+from .prediction import ExtrapolationWarning
 from .results import ConvergenceWarning, HetFit
 
 __version__ = "0.1.0"
@@ -30,6 +31,7 @@ __all__ = [
     "read_jobs",
     "read_manifest",
     "ConvergenceWarning",
+    "ExtrapolationWarning",
     "Family",
     "HetFit",
     "HetModel",
@@ -41,6 +43,7 @@ __all__ = [
     "PriorError",
     "SamplingError",
     "compare",
+    "contrasts",
     "datasets",
     "load",
     "ols_interactions",

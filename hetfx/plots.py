@@ -104,7 +104,7 @@ def plot_modifiers(fit: HetFit, ax: Axes | None = None, prob: float = 0.9) -> Ax
     ax.scatter(mods["mean"], y, color=colors, zorder=3)
     ax.axvline(0, color="black", lw=0.6)
     ax.set_yticks(y, labels)
-    ax.set_xlabel(f"posterior mean and {prob:.0%} interval")
+    ax.set_xlabel(f"posterior mean and {prob:.0%} interval, {fit.scale_name()}")
     ax.set_title("Modifiers (lambda) and pooling scale (sigma_theta)")
     return ax
 

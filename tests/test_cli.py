@@ -5,8 +5,10 @@ import shutil
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
+import hetfx
 from conftest import TOMZ_WEEKS, TOMZ_WEEKS_FORMULA
 
 
@@ -222,3 +224,75 @@ def test_argparse_errors_exit_2():
     done = run("batch", "jobs.toml", "--workers", "2", "--scheduler", "tcp://x:1")
     assert done.returncode == 2 and "not allowed with argument" in done.stderr
     assert run("fit").returncode == 2
+
+
+def test_fit_refuses_a_full_output_folder_before_any_work(tmp_path):
+    path, sim = small_csv(tmp_path)
+    out = tmp_path / "res"
+    out.mkdir()
+    (out / "old.csv").write_text("x\n")
+    done = run("fit", str(path), "-f", sim.formula, "--out", str(out), *FIT_ARGS)
+    assert done.returncode == 2
+    assert done.stdout == ""  # nothing fitted, nothing printed
+    assert done.stderr.strip() == (
+        f"hetfx: error: Output folder {str(out)!r} is not empty; pass --overwrite "
+        "or --out."
+    )
+
+
+def test_groups_with_bins_and_control(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 300
+    frame = pd.DataFrame(
+        {
+            "y": rng.normal(size=n),
+            "arm": rng.choice(["placebo", "drug"], n),
+            "age": rng.integers(18, 90, n),
+        }
+    )
+    path = tmp_path / "trial.csv"
+    frame.to_csv(path, index=False)
+    need = run("groups", str(path), "-f", "y ~ 1 | arm : age")
+    assert need.returncode == 2
+    assert "--control arm=<level>" in need.stderr
+    out = run(
+        "groups", str(path), "-f", "y ~ 1 | arm : age", "--control", "arm=placebo"
+    )
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.strip().splitlines()) == 1 + 4  # 4 quantile bins
+    three = run(
+        "groups",
+        str(path),
+        "-f",
+        "y ~ 1 | arm : age",
+        "--control",
+        "placebo",
+        "--bins",
+        "age=3",
+    )
+    assert three.returncode == 0, three.stderr
+    assert len(three.stdout.strip().splitlines()) == 1 + 3
+    assert three.stdout.split()[0] == "treatment"
+
+
+@pytest.mark.sampling
+def test_fit_with_control_level_and_interval_level(tmp_path, gaussian_model):
+    path, sim = small_csv(tmp_path)
+    frame = pd.read_csv(path)
+    frame["treat"] = frame["treat"].map({0: "no", 1: "yes"})
+    frame.to_csv(path, index=False)
+    out = tmp_path / "res"
+    args = ["fit", str(path), "-f", sim.formula, "--out", str(out), *FIT_ARGS]
+    done = run(*args, "--control", "treat=no", "--prob", "0.8")
+    assert done.returncode == 0, done.stderr
+    assert "Group effects (80% intervals)" in done.stdout
+    assert "scale: outcome units" in done.stdout
+    assert "warning" not in done.stdout  # warnings go to stderr
+    effects = pd.read_csv(out / "effects.csv")
+    saved = hetfx.load(out / "fit")
+    pd.testing.assert_frame_equal(
+        effects, saved.effects(0.8), check_exact=False, check_dtype=False
+    )

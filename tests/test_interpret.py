@@ -90,14 +90,73 @@ def test_compare_ols_columns(fit):
         "ols_lower",
         "ols_upper",
         "n_treated",
+        "prediction",
         "shrinkage",
+        "shrinkage_clipped",
         "same_sign",
+        "scale",
     ):
         assert col in comp.columns
-    grand = fit.ate()["mean"].iloc[0]
-    row = comp.iloc[0]
-    expected = 1 - abs(row["mean"] - grand) / abs(row["ols"] - grand)
-    assert row["shrinkage"] == pytest.approx(expected)
+    assert (comp["scale"] == "link: outcome units").all()
+    # the prediction a + zbar_g lambda that pooling pulls each group towards
+    mods = fit.modifiers().set_index("parameter")["mean"]
+    eq = fit.design.equations[0]
+    zbar = eq.group_means()
+    expected = mods["intercept"] + zbar @ mods[eq.z_names].to_numpy()
+    np.testing.assert_allclose(comp["prediction"], expected, rtol=1e-8)
+    # shrinkage: the share of the OLS estimate's distance from it that pooling
+    # removes, always within [0, 1]
+    share = 1 - (comp["mean"] - comp["prediction"]) / (comp["ols"] - comp["prediction"])
+    defined = comp["shrinkage"].notna()
+    assert defined.sum() >= 12 and comp["shrinkage"][defined].between(0, 1).all()
+    np.testing.assert_allclose(
+        comp.loc[defined, "shrinkage"], share[defined].clip(0, 1), rtol=1e-12
+    )
+    assert (comp["shrinkage_clipped"] == (defined & ~share.between(0, 1))).all()
+    # the OLS baseline is the fully interacted model unless asked otherwise
+    assert (comp["ols"] == fit.ols()["mean"]).all()
+    linear = fit.compare_ols(baseline="linear")
+    assert (linear["ols"] == fit.ols(baseline="linear")["mean"]).all()
+
+
+def test_intercept_at_means_and_extrapolation_warning(fit, sim):
+    mods = fit.modifiers().set_index("parameter")
+    assert mods.loc["intercept_at_means", "mean"] == pytest.approx(
+        float(fit.idata.posterior["a_centred"].mean())
+    )
+    applies = fit.prior_summary().set_index("parameter").loc["a", "applies_to"]
+    assert "intercept_at_means" in str(applies)
+    new = sim.data.head(3).copy()
+    new["z1"] = [0, 1, 7]  # 7 lies outside the training values 0..1
+    with pytest.warns(hetfx.ExtrapolationWarning, match="'z1' outside its training"):
+        fit.predict(new)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit.predict(sim.data.head(3))  # inside the range: no warning
+
+
+def test_partial_contrasts_average_the_matching_groups(fit):
+    eff = fit.effects()
+    table, draws = hetfx.contrasts.group_draws(fit)
+
+    def average(z1):
+        rows = np.flatnonzero(table["z1"].astype(int) == z1)
+        w = table["n_treated"].to_numpy(dtype=float)[rows]
+        return (draws[..., rows] * (w / w.sum())).sum(axis=-1).mean()
+
+    con = fit.contrast("z1=1", "z1=0")
+    assert con["mean"].item() == pytest.approx(average(1) - average(0))
+    assert con["groups_a"].item() == 8 and con["groups_b"].item() == 8
+    assert con["weighting"].item() == "treated units"
+    assert con["contrast"].item() == "z1=1 - z1=0"
+    same = fit.contrast({"z1": 1}, {"z1": 0})
+    assert same["mean"].item() == pytest.approx(con["mean"].item())
+    two = fit.contrast("z1=1, z2=0", "treat | z1=0, z2=0")
+    assert two["groups_a"].item() == 4
+    full = eff["group"].iloc[0]
+    assert fit.contrast(full, full)["weighting"].item() == "none"
+    with pytest.raises(OptionError, match="'age' in group 'age=3' is not a modifier"):
+        fit.contrast("age=3", "z1=0")
 
 
 def test_contrast_and_by_modifier(fit):
@@ -229,3 +288,34 @@ def test_save_load_round_trip(fit, sim, tmp_path):
     assert loaded.design.frame.empty  # the data frame itself is not saved
     with pytest.raises(hetfx.DataError, match="not a saved hetfx fit"):
         hetfx.load(tmp_path)
+
+
+def test_bernoulli_compares_with_ols_in_probability_points(bernoulli_model):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sim = hetfx.datasets.simulate(n=1500, n_modifiers=2, family="bernoulli", seed=5)
+    model = hetfx.HetModel(sim.formula, family="bernoulli", backend="pystan")
+    fit = _fit(model, sim.data, chains=2)
+    comp = fit.compare_ols()
+    assert (comp["scale"] == "response: probability points").all()
+    np.testing.assert_allclose(comp["mean"], fit.effects(scale="response")["mean"])
+    lpm = hetfx.ols_interactions(sim.formula, sim.data)  # linear probability model
+    np.testing.assert_allclose(comp["ols"], lpm["mean"])
+    assert comp[["mean", "ols", "prediction"]].abs().to_numpy().max() <= 1
+    assert comp["shrinkage"].dropna().between(0, 1).all()
+    with pytest.raises(OptionError, match="compare on scale='response'"):
+        fit.compare_ols(scale="link")
+    ax = fit.plot_effects(ols=True)
+    assert "probability points" in ax.get_xlabel()
+    plt.close(ax.figure)
+    ax = fit.plot_effects(scale="response")
+    assert "probability points" in ax.get_xlabel()
+    plt.close(ax.figure)
+    text = str(fit)
+    assert "effects on the link scale: log-odds (logit link)" in text
+    lines = text.splitlines()
+    ate_row = lines[lines.index(next(x for x in lines if x.startswith("Average"))) + 2]
+    assert ate_row.split()[-1].isdigit()  # ESS printed as a whole number

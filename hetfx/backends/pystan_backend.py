@@ -196,7 +196,15 @@ class PystanBackend(Backend):
 
         meta = {"program": name, "backend": "pystan", "httpstan_name": model_name}
         built = cache.build_once(entry, build, build_problem, meta)
-        if build_problem(working) is not None:  # not under this name: copy ours
+        problem = build_problem(working)
+        if problem is not None:  # not under this executable's name: copy ours
+            if _has_module(working):
+                warnings.warn(
+                    f"httpstan's compiled model {working} is incomplete ({problem}); "
+                    "replacing it with hetfx's verified copy.",
+                    cache.BrokenCacheWarning,
+                    stacklevel=3,
+                )
             working.parent.mkdir(parents=True, exist_ok=True)
             cache.copy_tree(entry, working, ignore=(cache.DONE, cache.META, "*.lock"))
         _preload_httpstan_libraries()
