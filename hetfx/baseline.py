@@ -124,7 +124,41 @@ def ols_from_design(
             stacklevel=3,
         )
         out.loc[singular, ["sd", "lower", "upper", "p_value"]] = np.nan
+    if baseline == "cells":
+        unidentified = _cells_without_controls(design)
+        if unidentified.any():
+            warnings.warn(
+                f"{int(unidentified.sum())} groups have no untreated units in their "
+                "modifier cell: the fully interacted OLS cannot separate their "
+                "effect from the cell's baseline, so it has no estimate (NaN). "
+                "baseline='linear' estimates them.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            stat_cols = ["mean", "sd", "lower", "upper", "p_value"]
+            out.loc[unidentified, stat_cols] = np.nan
     return out
+
+
+def _cells_without_controls(design: Design) -> np.ndarray:
+    """Per group row: whether its modifier cell has no unit with every binary
+    treatment at 0 (continuous treatments are identified within the cell)."""
+    binary = [eq for eq in design.equations if eq.arm.kind != "continuous"]
+    untreated = np.ones(design.n, dtype=bool)
+    for eq in binary:
+        untreated &= eq.arm.values == 0
+    flags = []
+    for eq in design.equations:
+        n_rows = eq.n_groups if eq.pooled else 1
+        if eq.arm.kind == "continuous" or not eq.pooled or eq.grouping.cells is None:
+            flags += [False] * n_rows
+            continue
+        cells, index = eq.grouping.cells, eq.grouping.index
+        control_cells = set(np.unique(cells[untreated]).tolist())
+        for g in range(eq.n_groups):
+            cell = cells[np.flatnonzero(index == g)[0]]
+            flags.append(int(cell) not in control_cells)
+    return np.asarray(flags, dtype=bool)
 
 
 def ols_hc2(

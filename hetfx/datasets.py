@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .downloads import Source, fetch
-from .errors import OptionError
+from .errors import DataError, OptionError
 from .groups import format_value
 
 FAMILIES = (
@@ -281,6 +282,11 @@ def tomz_weeks(
     """
     if path is None:
         path = fetch(TOMZ_WEEKS_SOURCE, url)
+    elif not Path(path).is_file():
+        raise DataError(
+            f"No file at {str(path)!r}. Get {TOMZ_WEEKS_SOURCE.filename} from "
+            f"{TOMZ_WEEKS_SOURCE.citation}."
+        )
     raw = pd.read_stata(path, convert_categoricals=False)
     return pd.DataFrame(
         {

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from formulaic import model_matrix
 
 from .data import as_frame, check_finite, check_variables, drop_missing
 from .errors import DataError, FormulaError
@@ -196,6 +195,8 @@ def _materialise(
     if expr.strip() in ("", "1", "0", "-1"):
         return np.zeros((len(frame), 0)), [], None
     try:
+        from formulaic import model_matrix
+
         mm = model_matrix(f"1 + {expr}", frame, na_action="raise")
     except Exception as exc:  # formulaic raises many error types
         raise FormulaError(f"Cannot build {where} ({expr!r}): {exc}") from exc

@@ -9,8 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from formulaic import Formula
-
 from .errors import FormulaError
 
 _NAME = re.compile(r"^(?:[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`)$")
@@ -140,6 +138,8 @@ def split_top_level(text: str, sep: str) -> list[str]:
 def _ordered_variables(expr: str) -> list[str]:
     """Data variables used by a formulaic right-hand side, in textual order."""
     try:
+        from formulaic import Formula
+
         found = Formula(expr).required_variables
     except Exception as exc:  # formulaic raises several parser error types
         raise FormulaError(f"Cannot parse {expr!r}: {exc}") from exc

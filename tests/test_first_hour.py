@@ -178,6 +178,8 @@ def test_tomz_weeks_downloads_once_verifies_and_reads_the_cache(tmp_path, monkey
     pd.testing.assert_frame_equal(hetfx.datasets.tomz_weeks(), df)
     # a local copy is read as it is
     pd.testing.assert_frame_equal(hetfx.datasets.tomz_weeks(TOMZ_WEEKS), df)
+    with pytest.raises(DataError, match="No file at '/no/such.dta'. Get 2017-04"):
+        hetfx.datasets.tomz_weeks("/no/such.dta")
 
 
 def test_tomz_weeks_download_rejects_altered_files_and_offline(tmp_path, monkeypatch):
@@ -203,3 +205,16 @@ def test_tomz_weeks_download_rejects_altered_files_and_offline(tmp_path, monkeyp
     monkeypatch.setenv("HETFX_TOMZ_WEEKS_URL", url)
     with pytest.raises(DataError, match="Could not download .* Get 2017-04"):
         hetfx.datasets.tomz_weeks()
+
+
+def test_cells_without_untreated_units_have_no_saturated_estimate():
+    df = _survey()
+    only_treated = (df["z1"] == 1) & (df["z2"] == 1)
+    df.loc[only_treated, "t"] = 1  # this cell has no control units
+    with pytest.warns(RuntimeWarning, match="1 groups have no untreated units"):
+        out = hetfx.ols_interactions("y ~ x | t : z1 + z2", df)
+    row = out.set_index("group").loc["z1=1, z2=1"]
+    assert np.isnan(row["mean"]) and np.isnan(row["upper"])
+    assert out["mean"].notna().sum() == 3
+    linear = hetfx.ols_interactions("y ~ x | t : z1 + z2", df, baseline="linear")
+    assert linear["mean"].notna().all()

@@ -7,6 +7,7 @@ the bernoulli ``force`` outcomes, and writes the figures and tables of
 docs/worked-example.md.
 
 Usage: python docs/scripts/tomz_weeks.py [--out docs/figures] [--backend auto]
+       [--data 2017-04-YouGov-extracted.dta]
 """
 
 from __future__ import annotations
@@ -38,14 +39,20 @@ SCENARIO_FORMULA = (
 PREF_FORMULA = FORMULA.replace("force ~", "pref ~")
 
 
-def load_data(path: Path = DATA) -> pd.DataFrame:
-    """The paper's coding of the YouGov survey experiment."""
+def load_data(path: Path | None = None) -> pd.DataFrame:
+    """The paper's coding of the YouGov survey experiment: from ``path``, the
+    project's shared copy, or hetfx's download cache (see
+    ``hetfx.datasets.tomz_weeks``)."""
+    if path is None and DATA.is_file():
+        path = DATA
     return hetfx.datasets.tomz_weeks(path)
 
 
-def main(out: Path, backend: str = "auto") -> dict[str, pd.DataFrame]:
+def main(
+    out: Path, backend: str = "auto", data: Path | None = None
+) -> dict[str, pd.DataFrame]:
     out.mkdir(parents=True, exist_ok=True)
-    df = load_data()
+    df = load_data(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", hetfx.GroupingWarning)
         groups = hetfx.groups(FORMULA, df, main_effects=False)
@@ -237,5 +244,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "figures")
     parser.add_argument("--backend", default="auto")
+    parser.add_argument("--data", type=Path, help="a local copy of the .dta file")
     args = parser.parse_args()
-    main(args.out, args.backend)
+    try:
+        main(args.out, args.backend, args.data)
+    except hetfx.DataError as error:  # no copy and no download: say where to get it
+        raise SystemExit(f"tomz_weeks.py: {error}") from None
