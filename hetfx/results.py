@@ -10,7 +10,16 @@ import numpy as np
 import pandas as pd
 
 from . import baseline as ols_baseline
-from . import checks, contrasts, persist, plots, prediction, response
+from . import (
+    checks,
+    comparison,
+    contrasts,
+    display,
+    persist,
+    plots,
+    prediction,
+    response,
+)
 from .design import Design
 from .errors import OptionError
 from .families import Family
@@ -391,75 +400,24 @@ class HetFit:
         )
 
     def comparison_scale(self, scale: str | None = None) -> str:
-        """The scale on which the OLS baseline compares: the link scale for
-        identity-link families, else the response scale (OLS is linear in y)."""
-        identity = self.family_obj.link == "identity"
-        if scale is None:
-            return "link" if identity else "response"
-        if response.check_scale(scale) == "link" and not identity:
-            raise OptionError(
-                f"The OLS baseline is linear in the outcome, so it cannot be put "
-                f"on the {self.family_obj.link_scale} scale of a {self.family} "
-                "fit; compare on scale='response' "
-                f"({self.family_obj.response_scale})."
-            )
-        return scale
+        """The scale on which the OLS baseline compares; see
+        :func:`hetfx.comparison.comparison_scale`."""
+        return comparison.comparison_scale(self.family_obj, scale)
 
     def scale_name(self, scale: str = "link") -> str:
         """What the tables on ``scale`` measure, e.g. ``"log-odds (logit link)"``."""
-        if response.check_scale(scale) == "link":
-            return self.family_obj.link_scale
-        return self.family_obj.response_scale
+        return comparison.scale_name(self.family_obj, scale)
 
     def compare_ols(
         self, prob: float = 0.9, scale: str | None = None, baseline: str = "cells"
     ) -> pd.DataFrame:
-        """Hierarchical against OLS group effects, one row per group, on one scale.
-
-        Both columns are on ``scale``: by default the link scale for gaussian
-        and student-t fits, the response scale (probability points, expected
-        counts, expected category) for the others, since OLS is linear in the
-        outcome; the ``scale`` column says which. ``prediction`` is the posterior
-        mean of the regression prediction a + zbar_g lambda that partial pooling
-        pulls the group towards, and
-
-            shrinkage = 1 - (mean - prediction) / (ols - prediction),
-
-        the share of the OLS estimate's distance from the prediction that
-        pooling removes: 0 no pooling, 1 complete pooling. Values outside [0, 1]
-        (the hierarchical estimate beyond the OLS one, or past the prediction)
-        are clipped and flagged in ``shrinkage_clipped``; where the OLS estimate
-        sits on the prediction (within 0.05 of its standard error) the share is
-        undefined and NaN.
-        """
+        """Hierarchical against OLS group effects, one row per group, on one
+        scale, with the regression prediction each group is pulled towards and
+        the share of the way it moves (``shrinkage``, in [0, 1]); see
+        :func:`hetfx.comparison.compare_ols`."""
         self._not_categorical("compare_ols")
         self._needs_rows("compare_ols()")
-        scale = self.comparison_scale(scale)
-        eff = self.group_effects(prob, scale)
-        ols = self.ols(prob, baseline)
-        keys = ["treatment", "group", "n_treated", "n"]
-        out = eff[keys].copy()
-        out["scale"] = f"{scale}: {self.scale_name(scale)}"
-        for col in ("mean", "lower", "upper"):
-            out[col] = eff[col].to_numpy()
-        for col in ("mean", "lower", "upper"):
-            out["ols" if col == "mean" else f"ols_{col}"] = ols[col].to_numpy()
-        out["ols_se"] = ols["sd"].to_numpy()
-        pred = response.regression_draws(self, scale)
-        out["prediction"] = pred.reshape(-1, pred.shape[-1]).mean(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = 1 - (out["mean"] - out["prediction"]) / (
-                out["ols"] - out["prediction"]
-            )
-        on_prediction = (out["ols"] - out["prediction"]).abs() <= 0.05 * out[
-            "ols_se"
-        ].fillna(0)
-        share = share.where(~on_prediction & np.isfinite(share))
-        out["shrinkage"] = share.clip(0, 1)
-        out["shrinkage_clipped"] = share.notna() & ((share < 0) | (share > 1))
-        out["same_sign"] = np.sign(out["mean"]) == np.sign(out["ols"])
-        out["baseline"] = baseline
-        return out
+        return comparison.compare_ols(self, _check_prob(prob), scale, baseline)
 
     def contrast(
         self,
@@ -555,61 +513,12 @@ class HetFit:
 
     # --------------------------------------------------------------- display
     def summary(self, prob: float = 0.9) -> str:
-        """A readable text summary: model, ATE, modifiers, diagnostics."""
-        diag = self.diagnostics()
-        cols = ["mean", "sd", "lower", "upper", "rhat", "ess_bulk"]
-        eff = self.effects(prob)
-        scale = self.scale_name("link")
-
-        def show(table: pd.DataFrame, keys: list[str]) -> str:
-            table = table[[*keys, *cols]].copy()
-            table["ess_bulk"] = table["ess_bulk"].round().astype("Int64")
-            return table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
-
-        lines = [
-            f"hetfx fit: {self.formula}",
-            f"  family {self.family}, backend {self.backend}, "
-            f"{self.info.get('n', '?')} units, {len(eff)} groups, "
-            f"{diag['chains']} chains x {diag['draws']} draws, seed {self.seed}",
-            f"  effects on the link scale: {scale}",
-            "",
-            f"Average treatment effects ({scale}, {prob:.0%} intervals):",
-            show(self.ate(prob), ["treatment"]),
-            "",
-            f"Modifiers ({scale}; intercept at modifiers = 0, intercept_at_means "
-            "at the treated units' mean modifiers):",
-            show(self.modifiers(prob), ["treatment", "parameter"]),
-            "",
-            f"Group effects ({scale}):",
-            show(eff, ["treatment", "group", "n_treated"]),
-            "",
-            "Diagnostics: "
-            + ", ".join(
-                f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                for k, v in diag.items()
-            ),
-        ]
-        return "\n".join(lines)
+        """A readable text summary: model, ATE, modifiers, group effects and
+        diagnostics, each table with its scale."""
+        return display.summary_text(self, prob)
 
     def __repr__(self) -> str:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        cols = ["mean", "sd", "lower", "upper", "rhat", "ess_bulk"]
-        parts = [
-            f"<h4>hetfx fit</h4><p><code>{self.formula}</code> &middot; "
-            f"{self.family} &middot; {self.backend}</p>",
-            "<b>Average treatment effects</b>",
-            self.ate()[["treatment", *cols]].to_html(index=False, float_format="%.3f"),
-            "<b>Modifiers</b>",
-            self.modifiers()[["treatment", "parameter", *cols]].to_html(
-                index=False, float_format="%.3f"
-            ),
-            "<b>Group effects</b>",
-            self.effects()[["treatment", "group", "n_treated", *cols]].to_html(
-                index=False, float_format="%.3f"
-            ),
-            "<b>Diagnostics</b>",
-            self.diagnostics().to_frame().to_html(),
-        ]
-        return "\n".join(parts)
+        return display.summary_html(self)
