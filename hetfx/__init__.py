@@ -16,10 +16,12 @@ from .errors import (
 )
 from .families import Family
 from .groups import GroupingWarning
+from .marginal import datagrid
 from .model import HetModel, fit
 from .persist import load
 from .prediction import ExtrapolationWarning
 from .results import ConvergenceWarning, HetFit
+from .tables import table
 
 __version__ = "0.1.0"
 
@@ -43,6 +45,8 @@ __all__ = [
     "PriorError",
     "SamplingError",
     "compare",
+    "datagrid",
+    "table",
     "contrasts",
     "datasets",
     "load",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -12,6 +13,17 @@ if TYPE_CHECKING:
     from .results import HetFit
 
 HIER = "#1f5fa8"
+STAT_NAMES = (
+    "mean",
+    "sd",
+    "lower",
+    "upper",
+    "median",
+    "prob_positive",
+    "rhat",
+    "ess_bulk",
+    "ess_tail",
+)
 OLS = "#c2410c"
 
 
@@ -171,3 +183,38 @@ def plot_ppc(
     ax.set_title("Posterior predictive check by group")
     _legend_below(ax)
     return ax
+
+
+def plot_estimates(
+    fit: HetFit,
+    table: pd.DataFrame,
+    what: str,
+    scale: str,
+    prob: float,
+    ax: Axes | None = None,
+) -> Axes:
+    """Rows of a comparisons or slopes table with their intervals, one per line,
+    labelled by their ``by`` values (and the treatment when there are several)."""
+    stats = {"treatment", "term", "n", *STAT_NAMES}
+    keys = [c for c in table.columns if c not in stats]
+    labels = [
+        ", ".join(f"{k}={_short(row[k])}" for k in keys) or "all rows"
+        for row in table.to_dict("records")
+    ]
+    if table["treatment"].nunique() > 1:
+        labels = [
+            f"{t} | {lab}" for t, lab in zip(table["treatment"], labels, strict=True)
+        ]
+    ax = _axes(ax, len(table), max(map(len, labels)))
+    y = np.arange(len(table))[::-1]
+    ax.hlines(y, table["lower"], table["upper"], color=HIER, lw=2)
+    ax.plot(table["mean"], y, "o", color=HIER, label=f"posterior mean ({prob:.0%})")
+    ax.axvline(0, color="black", lw=0.6)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(f"{what}, {fit.scale_name(scale)}")
+    ax.set_title(f"{what[0].upper()}{what[1:]} ({scale} scale, {prob:.0%} intervals)")
+    return ax
+
+
+def _short(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

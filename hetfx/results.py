@@ -15,10 +15,13 @@ from . import (
     comparison,
     contrasts,
     display,
+    hypotheses,
+    marginal,
     persist,
     plots,
     prediction,
     response,
+    tables,
 )
 from .design import Design
 from .errors import OptionError
@@ -249,51 +252,51 @@ class HetFit:
         by_category = self._by_category("modifiers", prob)
         if by_category is not None:
             return by_category
+        pairs = list(self.modifier_draws())
+        return self._table([r for r, _ in pairs], [d for _, d in pairs], prob)
+
+    def modifier_draws(self):
+        """({treatment, parameter}, draws) of every row of :meth:`modifiers`."""
         a, lam, sig = self.draws("a"), self.draws("lambda"), self.draws("sigma_theta")
         at_means = self.draws("a_centred")
-        rows, draws = [], []
         l0 = 0
         for e, eq in enumerate(self._equations):
-            rows.append({"treatment": eq["label"], "parameter": "intercept"})
-            draws.append(a[..., e])
+            label = eq["label"]
+            yield {"treatment": label, "parameter": "intercept"}, a[..., e]
             if eq["z_names"]:
-                rows.append(
-                    {"treatment": eq["label"], "parameter": "intercept_at_means"}
+                yield (
+                    {"treatment": label, "parameter": "intercept_at_means"},
+                    at_means[..., e],
                 )
-                draws.append(at_means[..., e])
             for z in eq["z_names"]:
-                rows.append({"treatment": eq["label"], "parameter": z})
-                draws.append(lam[..., l0])
+                yield {"treatment": label, "parameter": z}, lam[..., l0]
                 l0 += 1
             if eq["pooled"]:
-                rows.append({"treatment": eq["label"], "parameter": "sigma_theta"})
-                draws.append(sig[..., e])
-        return self._table(rows, draws, prob)
+                yield {"treatment": label, "parameter": "sigma_theta"}, sig[..., e]
 
     def coefficients(self, prob: float = 0.9) -> pd.DataFrame:
         """The outcome equation: ``alpha``, ``beta[<control>]``, family parameters."""
         by_category = self._by_category("coefficients", prob)
         if by_category is not None:
             return by_category
-        rows, draws = [], []
+        pairs = list(self.coefficient_draws())
+        return self._table([r for r, _ in pairs], [d for _, d in pairs], prob)
+
+    def coefficient_draws(self):
+        """({parameter}, draws) of every row of :meth:`coefficients`."""
         if "alpha" in self.idata.posterior:
-            rows.append({"parameter": "alpha"})
-            draws.append(self.draws("alpha"))
+            yield {"parameter": "alpha"}, self.draws("alpha")
         beta = self.draws("beta")
         for k, name in enumerate(self._coords["control"]):
-            rows.append({"parameter": f"beta[{name}]"})
-            draws.append(beta[..., k])
+            yield {"parameter": f"beta[{name}]"}, beta[..., k]
         for name in self.info.get("family_params", ()):
             values = self.draws(name)
             if values.ndim == 2:
-                rows.append({"parameter": name})
-                draws.append(values)
+                yield {"parameter": name}, values
                 continue
             labels = self._vector_labels(name, values.shape[-1])
             for k, label in enumerate(labels):
-                rows.append({"parameter": label})
-                draws.append(values[..., k])
-        return self._table(rows, draws, prob)
+                yield {"parameter": label}, values[..., k]
 
     def _vector_labels(self, name: str, size: int) -> list[str]:
         levels = self.info.get("levels")
@@ -452,6 +455,67 @@ class HetFit:
                 return by_category
         return contrasts.by_modifier(self, prob, scale)
 
+    def comparisons(
+        self,
+        by: str | list[str] | None = None,
+        newdata: Any = None,
+        scale: str = "link",
+        prob: float = 0.9,
+    ) -> pd.DataFrame:
+        """The treatment effect (treated minus control; for a continuous
+        treatment the slope) of each row of ``newdata`` (a DataFrame or
+        :func:`hetfx.datagrid`), or of the treated units, averaged by the ``by``
+        variables; see :mod:`hetfx.marginal`. marginaleffects:
+        ``avg_comparisons(model, variables = "treat", by = ...)``."""
+        return marginal.average_effects(self, by, newdata, scale, _check_prob(prob))
+
+    def slopes(
+        self,
+        variable: str,
+        by: str | list[str] | None = None,
+        newdata: Any = None,
+        scale: str = "link",
+        prob: float = 0.9,
+    ) -> pd.DataFrame:
+        """The derivative of the treatment effect with respect to the continuous
+        modifier ``variable`` (lambda on the link scale; the averaged derivative
+        of the response-scale effect otherwise), each row keeping its group."""
+        return marginal.average_effects(
+            self, by, newdata, scale, _check_prob(prob), slope=variable
+        )
+
+    def hypotheses(
+        self,
+        expr: str | None = None,
+        *,
+        treatment: str | None = None,
+        rope: tuple[float, float] | None = None,
+        threshold: float | None = None,
+        prob: float = 0.9,
+    ) -> pd.DataFrame:
+        """Posterior probability (``prob``) and interval of a statement such as
+        ``"dem + female > 0"`` or ``"dem=1, male=0 > dem=0, male=0"``; see
+        :func:`hetfx.hypotheses.hypotheses`."""
+        return hypotheses.hypotheses(
+            self,
+            expr,
+            treatment=treatment,
+            rope=rope,
+            threshold=threshold,
+            prob=_check_prob(prob),
+        )
+
+    def to_table(
+        self,
+        kind: str = "effects",
+        format: str = "markdown",
+        digits: int = 3,
+        prob: float = 0.9,
+    ) -> str:
+        """A table for a paper (``"effects"``, ``"modifiers"``, ``"ate"``,
+        ``"coefficients"``, ``"compare_ols"``) as markdown, LaTeX or HTML."""
+        return tables.to_table(self, kind, format, digits, _check_prob(prob))
+
     def predict(
         self,
         newdata: Any,
@@ -492,6 +556,27 @@ class HetFit:
         return plots.plot_effects(
             self, ax=ax, ols=ols, prob=prob, sort=sort, scale=scale
         )
+
+    def plot_comparisons(
+        self, by=None, newdata=None, scale: str = "link", prob: float = 0.9, ax=None
+    ):
+        """The effects of :meth:`comparisons` with their intervals."""
+        table = self.comparisons(by, newdata, scale, prob)
+        return plots.plot_estimates(self, table, "treatment effect", scale, prob, ax)
+
+    def plot_slopes(
+        self,
+        variable: str,
+        by=None,
+        newdata=None,
+        scale: str = "link",
+        prob: float = 0.9,
+        ax=None,
+    ):
+        """The slopes of :meth:`slopes` with their intervals."""
+        table = self.slopes(variable, by, newdata, scale, prob)
+        what = f"slope of the treatment effect in {variable}"
+        return plots.plot_estimates(self, table, what, scale, prob, ax)
 
     def plot_modifiers(self, ax=None, prob: float = 0.9):
         """lambda, a and sigma_theta with their intervals."""
