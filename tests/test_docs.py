@@ -23,7 +23,7 @@ def python_blocks(path: Path) -> list[str]:
         ("index.md", "lower"),
         ("formula.md", "9 groups, treatments ['treat']"),
         ("families.md", "lower"),
-        ("interpretation.md", "elpd_loo"),
+        ("interpretation.md", "prob_rope"),
         ("batch.md", "skipped"),
     ],
 )
