@@ -250,3 +250,26 @@ def test_plots_of_comparisons_and_slopes(age_fit):
     ax = age_fit.plot_slopes("age", by="dem")
     assert "slope of the treatment effect in age" in ax.get_xlabel()
     plt.close(ax.figure)
+
+
+def test_comparisons_of_a_continuous_treatment_are_slopes(gaussian_model):
+    rng = np.random.default_rng(5)
+    n = 800
+    df = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "dose": rng.gamma(2.0, 1.0, n),
+            "dem": rng.integers(0, 2, n),
+        }
+    )
+    df["y"] = 0.3 * df["x"] + df["dose"] * (0.2 + 0.2 * df["dem"]) + rng.normal(size=n)
+    fit = _fit(hetfx.HetModel("y ~ x | dose : dem", backend="pystan"), df)
+    link = fit.comparisons(by="dem")
+    response = fit.comparisons(by="dem", scale="response")
+    # identity link: dE[y]/d dose is the slope itself, on either scale
+    np.testing.assert_allclose(link["mean"], response["mean"], rtol=1e-6)
+    np.testing.assert_allclose(link["mean"], fit.effects()["mean"], rtol=1e-12)
+    assert fit.comparisons()["mean"].item() == pytest.approx(
+        fit.ate()["mean"].item(), rel=1e-12
+    )
+    assert link["n"].sum() == n  # every unit has a group
