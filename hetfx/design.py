@@ -23,6 +23,7 @@ from .groups import (
     validate_bins,
     warn_about_groups,
 )
+from .layout import Layout
 from .treatment import Arm, arms_for
 
 
@@ -99,6 +100,11 @@ class Design:
     @property
     def n(self) -> int:
         return int(self.y.shape[0]) if self.n_rows is None else self.n_rows
+
+    @property
+    def layout(self) -> Layout:
+        """The column blocks of W and the equations' places in lambda, theta."""
+        return Layout.from_design(self)
 
     @property
     def has_rows(self) -> bool:

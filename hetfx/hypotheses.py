@@ -31,7 +31,7 @@ _BACKTICKS = re.compile(r"`([^`]+)`")
 def parameter_draws(fit: HetFit, treatment: str | None) -> dict[str, np.ndarray]:
     """Draws of every named parameter of one treatment's equation and of the
     outcome equation, keyed by the names the tables use."""
-    labels = list(dict.fromkeys(eq["label"] for eq in fit._equations))
+    labels = [block.label for block in fit.design.layout.equations]
     if treatment is None:
         if len(labels) > 1:
             raise OptionError(

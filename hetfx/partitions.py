@@ -46,6 +46,7 @@ from .groups import (
     group_labels,
     warn_about_groups,
 )
+from .layout import Layout
 from .standata import DesignSummary, Scaling
 
 QUANTILE_GRID = 201
@@ -493,32 +494,31 @@ def assemble(
                 block = total[f"tt_{e}_{f}"][np.ix_(g, h)]
                 R[s, t] = block
                 R[t, s] = block.T
-    pooled = [eq.pooled for eq in ref.equations]
-    L_tot = sum(len(eq.z_names) for eq in ref.equations if eq.pooled)
-    Q = 1 + K + len(pooled) + L_tot + sum(sizes)
-    M = np.zeros((P, Q))
+    layout = Layout.build(
+        list(ref.x_names),
+        [
+            (eq.label, tuple(eq.z_names), size)
+            for eq, size in zip(ref.equations, sizes, strict=True)
+        ],
+    )
+    M = np.zeros((P, layout.P))
     M[0, 0] = 1.0
     for k in range(K):
         M[1 + k, 1 + k] = 1.0 / sc.x_scale[k]
         M[0, 1 + k] = -x_m[k] / sc.x_scale[k]
-    col_t = 1 + K
-    col_tz = col_t + len(pooled)
-    col_tg = col_tz + L_tot
-    z_off = 0
-    for e, eq in enumerate(ref.equations):
-        if not eq.pooled:
-            M[v_t[e], col_t + e] = 1.0
+    for e, block in enumerate(layout.equations):
+        if not block.has_groups:
+            M[v_t[e], layout.treatment.start + e] = 1.0
             continue
-        g = groups_of[e]
-        L = len(eq.z_names)
-        zs = sc.z_scale[z_off : z_off + L]
+        rows = slice(starts[e], starts[e] + block.n_groups)
+        zs = sc.z_scale[block.lambdas]
         dev = means[e] - plan.z0[e]  # zbar_g on the shifted scale
-        for j in range(L):
-            M[v_tz[e][j], col_tz + z_off + j] = 1.0 / zs[j]
-            M[starts[e] : starts[e] + len(g), col_tz + z_off + j] = -dev[:, j] / zs[j]
-        M[starts[e] : starts[e] + len(g), col_tg : col_tg + len(g)] = np.eye(len(g))
-        col_tg += len(g)
-        z_off += L
+        for j in range(len(block.z_names)):
+            col = layout.deviations.start + block.lambda_start + j
+            M[v_tz[e][j], col] = 1.0 / zs[j]
+            M[rows, col] = -dev[:, j] / zs[j]
+        theta_cols = layout.groups.start + block.theta_start + np.arange(block.n_groups)
+        M[rows, theta_cols] = np.eye(block.n_groups)
     WtW = M.T @ R @ M
     d = y_m  # R and r hold y - y0; the model's y_shift is y0 + y_m
     Wty = M.T @ (r - d * R[:, 0])

@@ -86,18 +86,19 @@ def unit_effects(
     ``a + Z lambda`` and no draw.
     """
     out = []
-    l0 = g0 = 0
-    for e, eq in enumerate(design.equations):
-        L = eq.Z.shape[1]
+    for e, (eq, block) in enumerate(
+        zip(design.equations, design.layout.equations, strict=True)
+    ):
         Z, idx = Zs[e], groups[e]
-        tau = draws.a[:, e, None] + draws.lam[:, l0 : l0 + L] @ Z.T
+        lam = draws.lam[:, block.lambdas]
+        tau = draws.a[:, e, None] + lam @ Z.T
         if eq.pooled:
             seen = idx != NO_GROUP
             # theta_g + (Z_i - zbar_g) lambda: a, lambda enter through theta
             zbar = eq.group_means()
             tau[:, seen] = (
-                draws.theta[:, g0 + idx[seen]]
-                + draws.lam[:, l0 : l0 + L] @ (Z[seen] - zbar[idx[seen]]).T
+                draws.theta[:, block.theta_start + idx[seen]]
+                + lam @ (Z[seen] - zbar[idx[seen]]).T
             )
             unseen = ~seen
             if rng is not None and unseen.any():
@@ -106,9 +107,7 @@ def unit_effects(
                 u = rng.standard_normal((draws.size, len(uniq)))
                 cols = np.array([uniq[k] for k in keys])
                 tau[:, unseen] += draws.sigma_theta[:, e, None] * u[:, cols]
-            g0 += eq.n_groups
         out.append(tau)
-        l0 += L
     return out
 
 

@@ -83,15 +83,16 @@ def regression_draws(fit: HetFit, scale: str = "link") -> np.ndarray:
         return rows
     post = fit.idata.posterior
     a, lam = np.asarray(post["a"].values), np.asarray(post["lambda"].values)
-    rows, l0 = [], 0
-    for e, eq in enumerate(fit.design.equations):
-        L = len(eq.z_names)
-        if eq.pooled:
-            pred = a[..., e, None] + lam[..., l0 : l0 + L] @ eq.group_means().T
+    rows = []
+    design = fit.design
+    for e, (eq, block) in enumerate(
+        zip(design.equations, design.layout.equations, strict=True)
+    ):
+        if block.has_groups:
+            pred = a[..., e, None] + lam[..., block.lambdas] @ eq.group_means().T
             rows += [pred[..., g] for g in range(eq.n_groups)]
         else:
             rows.append(np.full(a.shape[:2], np.nan))
-        l0 += L
     return np.stack(rows, axis=-1)
 
 

@@ -259,19 +259,20 @@ class HetFit:
         """({treatment, parameter}, draws) of every row of :meth:`modifiers`."""
         a, lam, sig = self.draws("a"), self.draws("lambda"), self.draws("sigma_theta")
         at_means = self.draws("a_centred")
-        l0 = 0
-        for e, eq in enumerate(self._equations):
-            label = eq["label"]
+        for e, block in enumerate(self.design.layout.equations):
+            label = block.label
             yield {"treatment": label, "parameter": "intercept"}, a[..., e]
-            if eq["z_names"]:
+            if block.z_names:
                 yield (
                     {"treatment": label, "parameter": "intercept_at_means"},
                     at_means[..., e],
                 )
-            for z in eq["z_names"]:
-                yield {"treatment": label, "parameter": z}, lam[..., l0]
-                l0 += 1
-            if eq["pooled"]:
+            for j, z in enumerate(block.z_names):
+                yield (
+                    {"treatment": label, "parameter": z},
+                    lam[..., block.lambda_start + j],
+                )
+            if block.has_groups:
                 yield {"treatment": label, "parameter": "sigma_theta"}, sig[..., e]
 
     def coefficients(self, prob: float = 0.9) -> pd.DataFrame:

@@ -147,8 +147,7 @@ def design_matrix(design: Design, sc: Scaling, rows: slice = slice(None)) -> np.
     n = X.shape[0]
     cols = [np.ones((n, 1)), (X - sc.x_mean) / sc.x_scale]
     t_cols, tz_cols, tg_cols = [], [], []
-    offset = 0
-    for eq in design.equations:
+    for eq, block in zip(design.equations, design.layout.equations, strict=True):
         t = eq.arm.values[rows]
         L = eq.Z.shape[1]
         if not eq.pooled:  # one pooled effect: T carries a
@@ -161,8 +160,7 @@ def design_matrix(design: Design, sc: Scaling, rows: slice = slice(None)) -> np.
         zbar = eq.group_means()
         dev = np.zeros((n, L))
         dev[has] = eq.Z[rows][has] - zbar[g[has]]
-        tz_cols.append(t[:, None] * dev / sc.z_scale[offset : offset + L])
-        offset += L
+        tz_cols.append(t[:, None] * dev / sc.z_scale[block.lambdas])
         onehot = np.zeros((n, eq.n_groups))
         onehot[np.flatnonzero(has), g[has]] = 1.0
         tg_cols.append(t[:, None] * onehot)
@@ -260,26 +258,17 @@ def build_stan_input(
         y, levels = None, None
     sc = summary.scaling
     eqs = design.equations
-    E = len(eqs)
-    L = sum(len(eq.z_names) for eq in eqs)
-    pooled = [eq for eq in eqs if eq.pooled]
-    G = sum(eq.n_groups for eq in pooled)
-    lambda_eq = np.concatenate(
-        [np.full(len(eq.z_names), e + 1) for e, eq in enumerate(eqs)]
-    ).astype(int)
-    group_eq: list[int] = []
+    layout = design.layout
+    E, L, G = layout.E, layout.L, layout.G
+    lambda_eq = np.asarray(layout.lambda_equation(), dtype=int)
+    group_eq = layout.group_equation()
     z_group = np.zeros((G, L))
     ate_weight = np.zeros((E, G))
-    g0 = l0 = 0
-    for e, eq in enumerate(eqs):
-        Le = len(eq.z_names)
-        if eq.pooled:
+    for e, block in enumerate(layout.equations):
+        if block.has_groups:
             counts = summary.group_counts[e]
-            z_group[g0 : g0 + eq.n_groups, l0 : l0 + Le] = summary.group_means[e]
-            ate_weight[e, g0 : g0 + eq.n_groups] = counts / counts.sum()
-            group_eq += [e + 1] * eq.n_groups
-            g0 += eq.n_groups
-        l0 += Le
+            z_group[block.thetas, block.lambdas] = summary.group_means[e]
+            ate_weight[e, block.thetas] = counts / counts.sum()
 
     s_y = summary.y_sd if family.link == "identity" else 1.0
     s_t = summary.t_sd
@@ -397,14 +386,7 @@ def build_stan_input(
                 )
 
     table = design.group_table()
-    theta_index = []
-    offset = 0
-    for eq in eqs:
-        if eq.pooled:
-            theta_index += list(range(offset, offset + eq.n_groups))
-            offset += eq.n_groups
-        else:
-            theta_index.append(-1)
+    theta_index = layout.theta_index()
     table["theta_index"] = theta_index
     group_labels = [
         f"{t} | {g}"
