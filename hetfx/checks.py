@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from .errors import OptionError
-from .families import category_probs
 from .posterior import Draws, training_predictor
 
 if TYPE_CHECKING:
@@ -37,26 +36,8 @@ def _observed(fit: HetFit) -> np.ndarray:
 def replicate(fit: HetFit, ndraws: int = 200, seed: int = 0) -> np.ndarray:
     """Replicated outcomes y_rep, shape (ndraws, N)."""
     d = Draws.from_idata(fit.idata, ndraws=ndraws, seed=seed)
-    eta = _eta(fit, d)
-    fam = fit.family_obj
     rng = np.random.default_rng(seed)
-    if fam.name == "gaussian":
-        return eta + d.extra["sigma"][:, None] * rng.standard_normal(eta.shape)
-    if fam.name == "student_t":
-        t = rng.standard_t(d.extra["nu"][:, None], size=eta.shape)
-        return eta + d.extra["sigma"][:, None] * t
-    if fam.name in ("bernoulli", "binomial"):
-        n = fit.design.extras[fam.trials] if fam.trials else np.ones(eta.shape[1])
-        return rng.binomial(n.astype(int)[None, :], fam.mean(eta)).astype(float)
-    if fam.name == "poisson":
-        return rng.poisson(np.exp(eta)).astype(float)
-    if fam.name == "negative_binomial":
-        phi = d.extra["phi"].reshape(-1, 1)
-        mu = np.exp(eta)
-        return rng.negative_binomial(phi, phi / (phi + mu)).astype(float)
-    probs = category_probs(eta, d.extra["cutpoints"])  # ordinal
-    u = rng.uniform(size=eta.shape + (1,))
-    return 1.0 + (u > np.cumsum(probs, axis=-1)).sum(axis=-1).astype(float)
+    return fit.family_obj.replicate(_eta(fit, d), d.extra, fit.design.extras, rng)
 
 
 def ppc(
@@ -102,32 +83,12 @@ def _row(name: str, observed: float, rep: np.ndarray, tail: float) -> dict:
 
 def log_likelihood(fit: HetFit, thin: int = 1) -> np.ndarray:
     """Pointwise log-likelihood, shape (chain, draw, N), every ``thin``-th draw."""
-    from scipy import stats
-
     post = fit.idata.posterior.isel(draw=slice(None, None, thin))
     chains, draws = post.sizes["chain"], post.sizes["draw"]
     d = Draws.from_idata(fit.idata.isel(draw=slice(None, None, thin)))
     eta = _eta(fit, d)
     y = _observed(fit)[None, :]
-    fam = fit.family_obj
-    if fam.name == "gaussian":
-        ll = stats.norm.logpdf(y, eta, d.extra["sigma"][:, None])
-    elif fam.name == "student_t":
-        nu, sigma = d.extra["nu"][:, None], d.extra["sigma"][:, None]
-        ll = stats.t.logpdf(y, nu, eta, sigma)
-    elif fam.name in ("bernoulli", "binomial"):
-        n = fit.design.extras[fam.trials] if fam.trials else np.ones(y.shape[1])
-        ll = stats.binom.logpmf(y, n[None, :], fam.mean(eta))
-    elif fam.name == "poisson":
-        ll = stats.poisson.logpmf(y, np.exp(eta))
-    elif fam.name == "negative_binomial":
-        phi = d.extra["phi"].reshape(-1, 1)
-        ll = stats.nbinom.logpmf(y, phi, phi / (phi + np.exp(eta)))
-    else:  # ordinal
-        probs = category_probs(eta, d.extra["cutpoints"])
-        ll = np.log(
-            np.take_along_axis(probs, (y.astype(int) - 1)[..., None], -1)[..., 0]
-        )
+    ll = fit.family_obj.log_likelihood(y, eta, d.extra, fit.design.extras)
     return ll.reshape(chains, draws, -1)
 
 

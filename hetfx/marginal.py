@@ -19,7 +19,6 @@ import pandas as pd
 
 from .data import as_frame
 from .errors import OptionError
-from .families import category_probs
 from .posterior import Draws, linear_predictor, unit_effects
 from .response import check_scale
 
@@ -151,11 +150,7 @@ def _draw_chunks(d: Draws, n_rows: int):
 
 def _expected(fit: HetFit, eta: np.ndarray, d: Draws) -> np.ndarray:
     """E[y] (the expected category of an ordinal outcome) at eta."""
-    fam = fit.family_obj
-    if fam.name == "ordinal":
-        probs = category_probs(eta, d.extra["cutpoints"])
-        return probs @ np.arange(1, probs.shape[-1] + 1)
-    return fam.mean(eta)
+    return fit.family_obj.expected(eta, d.extra)
 
 
 def _unit_effects(

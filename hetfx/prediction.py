@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from .errors import OptionError
-from .families import category_probs
 from .groups import NO_GROUP
 from .posterior import Draws, linear_predictor, unit_effects
 
@@ -116,8 +115,4 @@ def expected_outcome(fit: HetFit, eta: np.ndarray, newdata: Any) -> np.ndarray:
     fam = fit.family_obj
     if fam.exposure and fam.exposure in newdata:
         eta = eta + np.log(np.asarray(newdata[fam.exposure], dtype=float))[None, :]
-    if fam.name == "ordinal":
-        cut = np.asarray(fit.idata.posterior["cutpoints"].values).reshape(len(eta), -1)
-        probs = category_probs(eta, cut)
-        return probs @ np.arange(1, probs.shape[-1] + 1)
-    return fam.mean(eta)
+    return fam.expected(eta, Draws.from_idata(fit.idata).extra)

@@ -342,48 +342,11 @@ def build_stan_input(
                 "prior_df_alpha": np.ones(1),
             }
         )
-    inits: dict[str, Any] = {}
-    info: dict[str, Any] = {"rows": summary.n}
-    data["y_shift"] = 0.0
-    if family.program in ("gaussian", "student_t"):
-        data["y_shift"] = summary.y_mean
-        inits["sigma"] = summary.y_sd or 1.0
-    if family.program == "gaussian":
-        data.update(
-            summary.gaussian or sufficient_statistics(design, sc, data["y_shift"])
-        )
-    elif family.program == "binomial":
-        trials = design.extras[family.trials] if family.trials else np.ones(design.n)
-        data.update(binomial_rows(design, sc, y, trials, aggregate))
-        info["aggregated_rows"] = data["N"]
-    else:
-        W = design_matrix(design, sc)[:, 1:]
-        data.update({"N": design.n, "W": W})
-        if family.program == "student_t":
-            data["y"] = y - data["y_shift"]
-        elif family.program == "ordinal":
-            data["y"] = y.astype(int)
-            data["n_cat"] = len(levels)
-            info["levels"] = list(levels)
-        elif family.program == "categorical":
-            data["y"] = y.astype(int)
-            data["C"] = len(levels)
-            info["levels"] = list(levels)
-        elif family.program == "count":
-            data["y"] = y.astype(int)
-            exposure = design.extras[family.exposure] if family.exposure else None
-            data["log_exposure"] = (
-                np.log(exposure) if exposure is not None else np.zeros(design.n)
-            )
-            data["negbin"] = int(family.name == "negative_binomial")
-            if not data["negbin"]:  # the shared program reads a phi prior anyway
-                data.update(
-                    {
-                        "prior_dist_phi": 0,
-                        "prior_scale_phi": np.ones(1),
-                        "prior_df_phi": np.ones(1),
-                    }
-                )
+    family_data, inits, family_info = family.stan_data(
+        design, sc, summary, y, levels, aggregate
+    )
+    data.update(family_data)
+    info: dict[str, Any] = {"rows": summary.n, **family_info}
 
     table = design.group_table()
     theta_index = layout.theta_index()

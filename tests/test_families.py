@@ -347,3 +347,20 @@ def test_numpy_log_likelihood_equals_stan(family, gaussian_model, bernoulli_mode
     numpy_diff = np.diff(numpy_ll[[0, 9, 19]])
     np.testing.assert_allclose(stan_diff, numpy_diff, rtol=1e-7, atol=1e-6)
     assert np.ptp(numpy_ll) > 0  # the draws differ, so the check has teeth
+
+
+def test_families_are_classes_and_old_saved_families_load():
+    from hetfx.families import Family, NegativeBinomial, Ordinal
+
+    nb = get_family("negative_binomial", exposure="days")
+    assert isinstance(nb, NegativeBinomial) and nb.exposure == "days"
+    assert nb.program == "count" and nb.params == ("phi",)
+    # a fit saved before families were classes pickled the plain Family
+    old = Family("ordinal", "logit", "ordinal", ("cutpoints",), intercept=False)
+    new = get_family(old)
+    assert type(new) is Ordinal and new == Ordinal()
+    eta = np.zeros((2, 3))
+    expected = new.expected(eta, {"cutpoints": np.array([[-1.0, 1.0]] * 2)})
+    np.testing.assert_allclose(expected, 2.0)  # symmetric cutpoints: the middle
+    with pytest.raises(OptionError, match="categorical family has no numpy"):
+        get_family("categorical").log_likelihood(eta, eta, {}, {})

@@ -1,0 +1,57 @@
+"""Categorical outcomes: the multinomial logit, one set of effects for every
+non-reference category."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ..errors import DataError
+from .base import Family
+
+
+@dataclass(frozen=True)
+class Categorical(Family):
+    """P(y = c) proportional to exp(eta_c), eta_reference = 0."""
+
+    name: str = "categorical"
+    link: str = "logit"
+    program: str = "categorical"
+
+    @property
+    def link_scale(self) -> str:
+        return "log-odds against the reference category"
+
+    def prepare_outcome(self, y, label, extras):
+        """Categories coded 1..C with the reference first."""
+        series = pd.Series(y)
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            levels = [lv for lv in series.cat.categories if (series == lv).any()]
+        else:
+            levels = sorted(pd.unique(series), key=lambda v: (str(type(v)), v))
+        if len(levels) < 2:
+            raise DataError(f"categorical outcome {label!r} takes only one value.")
+        if self.reference is not None:
+            ref = self.reference
+            match = [lv for lv in levels if lv == ref or str(lv) == str(ref)]
+            if not match:
+                raise DataError(
+                    f"Reference category {ref!r} of {label!r} is not in the data; "
+                    f"its categories are {levels[:10]}."
+                )
+            levels = [match[0]] + [lv for lv in levels if lv != match[0]]
+        codes = {lv: i + 1 for i, lv in enumerate(levels)}
+        return series.map(codes).to_numpy(dtype=float), list(levels)
+
+    def stan_data(self, design, sc, summary, y, levels, aggregate):
+        data, inits, info = super().stan_data(design, sc, summary, y, levels, aggregate)
+        data["y"] = y.astype(int)
+        data["C"] = len(levels)
+        return data, inits, {**info, "levels": list(levels)}
+
+
+def categorical(reference: Any = None) -> Categorical:
+    """Multinomial logit; ``reference`` is the baseline category (default: first)."""
+    return Categorical(reference=reference)

@@ -1,0 +1,81 @@
+"""Poisson and negative binomial (log link), with an optional exposure column
+(offset log(exposure)); one program, switched by data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import Family, check_counts
+
+
+@dataclass(frozen=True)
+class Poisson(Family):
+    """y ~ Poisson(exp(eta) * exposure)."""
+
+    name: str = "poisson"
+    link: str = "log"
+    program: str = "count"
+
+    @property
+    def response_scale(self) -> str:
+        return "expected count"
+
+    def check_outcome(self, values, label, extras):
+        check_counts(values, label, self.name)
+
+    def stan_data(self, design, sc, summary, y, levels, aggregate):
+        data, inits, info = super().stan_data(design, sc, summary, y, levels, aggregate)
+        data["y"] = y.astype(int)
+        exposure = design.extras[self.exposure] if self.exposure else None
+        data["log_exposure"] = (
+            np.log(exposure) if exposure is not None else np.zeros(design.n)
+        )
+        data["negbin"] = int("phi" in self.params)  # negative binomial
+        if not data["negbin"]:  # the shared program reads a phi prior anyway
+            data.update(
+                {
+                    "prior_dist_phi": 0,
+                    "prior_scale_phi": np.ones(1),
+                    "prior_df_phi": np.ones(1),
+                }
+            )
+        return data, inits, info
+
+    def log_likelihood(self, y, eta, extra, extras):
+        from scipy import stats
+
+        return stats.poisson.logpmf(y, np.exp(eta))
+
+    def replicate(self, eta, extra, extras, rng):
+        return rng.poisson(np.exp(eta)).astype(float)
+
+
+@dataclass(frozen=True)
+class NegativeBinomial(Poisson):
+    """NB2: y ~ NegBinomial(mu = exp(eta) * exposure, phi), Var = mu + mu^2 / phi."""
+
+    name: str = "negative_binomial"
+    params: tuple[str, ...] = ("phi",)
+
+    def log_likelihood(self, y, eta, extra, extras):
+        from scipy import stats
+
+        phi = extra["phi"].reshape(-1, 1)
+        return stats.nbinom.logpmf(y, phi, phi / (phi + np.exp(eta)))
+
+    def replicate(self, eta, extra, extras, rng):
+        phi = extra["phi"].reshape(-1, 1)
+        mu = np.exp(eta)
+        return rng.negative_binomial(phi, phi / (phi + mu)).astype(float)
+
+
+def poisson(exposure: str | None = None) -> Poisson:
+    """Poisson (log), with an optional exposure column (offset log(exposure))."""
+    return Poisson(exposure=exposure)
+
+
+def negative_binomial(exposure: str | None = None) -> NegativeBinomial:
+    """Negative binomial NB2 (log) with shape phi: Var = mu + mu^2 / phi."""
+    return NegativeBinomial(exposure=exposure)

@@ -1,0 +1,38 @@
+"""Gaussian (identity link): the program sees only the sufficient statistics
+W'W, W'y, y'y and N."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .base import Family
+
+
+@dataclass(frozen=True)
+class Gaussian(Family):
+    """y ~ N(eta, sigma)."""
+
+    name: str = "gaussian"
+    link: str = "identity"
+    program: str = "gaussian"
+    params: tuple[str, ...] = ("sigma",)
+
+    def stan_data(self, design, sc, summary, y, levels, aggregate):
+        from ..standata import sufficient_statistics
+
+        data: dict[str, Any] = {"y_shift": summary.y_mean}
+        shift = data["y_shift"]
+        data.update(summary.gaussian or sufficient_statistics(design, sc, shift))
+        return data, {"sigma": summary.y_sd or 1.0}, {}
+
+    def log_likelihood(self, y, eta, extra, extras):
+        from scipy import stats
+
+        return stats.norm.logpdf(y, eta, extra["sigma"][:, None])
+
+    def replicate(self, eta, extra, extras, rng):
+        return eta + extra["sigma"][:, None] * rng.standard_normal(eta.shape)
+
+
+gaussian = Gaussian()
