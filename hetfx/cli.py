@@ -73,7 +73,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"true {sim.ate:.3f}"
     )
     mods = result.modifiers()
-    truth = {"intercept": sim.a, **sim.lambda_, "sigma_theta": sim.sigma_theta}
+    treated = sim.data[sim.data["treat"] == 1]
+    at_means = sim.a + sum(v * treated[m].mean() for m, v in sim.lambda_.items())
+    truth = {
+        "intercept": sim.a,
+        "intercept_at_means": at_means,
+        **sim.lambda_,
+        "sigma_theta": sim.sigma_theta,
+    }
     mods["true"] = mods["parameter"].map(truth)
     print("\nModifiers against the truth")
     _print_table(mods[["parameter", "mean", "lower", "upper", "true"]])
