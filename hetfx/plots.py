@@ -13,17 +13,6 @@ if TYPE_CHECKING:
     from .results import HetFit
 
 HIER = "#1f5fa8"
-STAT_NAMES = (
-    "mean",
-    "sd",
-    "lower",
-    "upper",
-    "median",
-    "prob_positive",
-    "rhat",
-    "ess_bulk",
-    "ess_tail",
-)
 OLS = "#c2410c"
 
 
@@ -195,7 +184,9 @@ def plot_estimates(
 ) -> Axes:
     """Rows of a comparisons or slopes table with their intervals, one per line,
     labelled by their ``by`` values (and the treatment when there are several)."""
-    stats = {"treatment", "term", "n", *STAT_NAMES}
+    from .results import STAT_COLUMNS
+
+    stats = {"treatment", "term", "n", *STAT_COLUMNS}
     keys = [c for c in table.columns if c not in stats]
     labels = [
         ", ".join(f"{k}={_short(row[k])}" for k in keys) or "all rows"

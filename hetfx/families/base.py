@@ -170,6 +170,25 @@ def check_counts(values: np.ndarray, label: str, what: str) -> None:
         )
 
 
+def observed_levels(y: np.ndarray, key: Any = None) -> list[Any]:
+    """The outcome's categories that occur: a pandas Categorical's in its
+    order, else the values sorted (by ``key``)."""
+    import pandas as pd
+
+    series = pd.Series(y)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return [lv for lv in series.cat.categories if (series == lv).any()]
+    return sorted(pd.unique(series), key=key)
+
+
+def level_codes(y: np.ndarray, levels: list[Any]) -> np.ndarray:
+    """Each outcome's category as 1..K in the order of ``levels``."""
+    import pandas as pd
+
+    codes = {lv: i + 1 for i, lv in enumerate(levels)}
+    return pd.Series(y).map(codes).to_numpy(dtype=float)
+
+
 def category_probs(eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
     """P(y = k) of the cumulative logit model, shape eta.shape + (K,).
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
 from ..errors import DataError
-from .base import Family
+from .base import Family, level_codes, observed_levels
 
 
 @dataclass(frozen=True)
@@ -26,11 +24,7 @@ class Categorical(Family):
 
     def prepare_outcome(self, y, label, extras):
         """Categories coded 1..C with the reference first."""
-        series = pd.Series(y)
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            levels = [lv for lv in series.cat.categories if (series == lv).any()]
-        else:
-            levels = sorted(pd.unique(series), key=lambda v: (str(type(v)), v))
+        levels = observed_levels(y, key=lambda v: (str(type(v)), v))
         if len(levels) < 2:
             raise DataError(f"categorical outcome {label!r} takes only one value.")
         if self.reference is not None:
@@ -42,8 +36,7 @@ class Categorical(Family):
                     f"its categories are {levels[:10]}."
                 )
             levels = [match[0]] + [lv for lv in levels if lv != match[0]]
-        codes = {lv: i + 1 for i, lv in enumerate(levels)}
-        return series.map(codes).to_numpy(dtype=float), list(levels)
+        return level_codes(y, levels), levels
 
     def stan_data(self, design, sc, summary, y, levels, aggregate):
         data, inits, info = super().stan_data(design, sc, summary, y, levels, aggregate)

@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ..errors import DataError
-from .base import Family, category_probs
+from .base import Family, category_probs, level_codes, observed_levels
 
 
 @dataclass(frozen=True)
@@ -33,18 +32,13 @@ class Ordinal(Family):
     def prepare_outcome(self, y, label, extras):
         """Categories coded 1..K in their order (a pandas Categorical's order, or
         sorted values)."""
-        series = pd.Series(y)
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            levels = [lv for lv in series.cat.categories if (series == lv).any()]
-        else:
-            levels = sorted(pd.unique(series))
+        levels = observed_levels(y)
         if len(levels) < 3:
             raise DataError(
                 f"ordinal outcome {label!r} has {len(levels)} levels; it needs at "
                 "least 3 (use bernoulli for 2)."
             )
-        codes = {lv: i + 1 for i, lv in enumerate(levels)}
-        return series.map(codes).to_numpy(dtype=float), list(levels)
+        return level_codes(y, levels), levels
 
     def stan_data(self, design, sc, summary, y, levels, aggregate):
         data, inits, info = super().stan_data(design, sc, summary, y, levels, aggregate)
