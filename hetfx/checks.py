@@ -52,6 +52,7 @@ def ppc(
     design = fit.design
     y = _observed(fit)
     y_rep = replicate(fit, ndraws, seed)
+    _keep(fit, posterior_predictive={"y": y_rep[None]}, observed_data={"y": y})
     stats_: list[tuple[str, np.ndarray]] = [("mean", np.ones(len(y), bool))]
     for eq in design.equations:
         stats_.append((f"{eq.label}: treated mean", eq.arm.treated))
@@ -98,12 +99,25 @@ def loo_data(fit: HetFit, thin: int | None = None) -> az.InferenceData:
     if thin is None:
         thin = max(1, int(np.ceil(n_draws * fit.design.n / MAX_LOGLIK_CELLS)))
     ll = log_likelihood(fit, thin)
+    if thin == 1:  # every draw: arviz's own loo and compare work on fit.idata
+        _keep(fit, log_likelihood={"y": ll}, observed_data={"y": _observed(fit)})
+        return fit.idata
     import arviz as az
 
     return az.from_dict(
         posterior={"a": fit.idata.posterior["a"].values[:, ::thin]},
         log_likelihood={"y": ll},
     )
+
+
+def _keep(fit: HetFit, **groups: dict[str, np.ndarray]) -> None:
+    """Add (or replace) groups of ``fit.idata``: y_rep as posterior_predictive,
+    the pointwise log-likelihood as log_likelihood, y as observed_data; the
+    observation dim is ``obs``."""
+    import arviz as az
+
+    dims = {"y": ["obs"]}
+    fit.idata.extend(az.from_dict(**groups, dims=dims), join="right")
 
 
 def loo(fit: HetFit, thin: int | None = None) -> az.ELPDData:

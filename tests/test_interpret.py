@@ -221,6 +221,16 @@ def test_ppc_and_loo_gaussian(fit, sim):
     loo = fit.loo()
     assert np.isfinite(loo["elpd_loo"]) and loo["n_data_points"] == 2000
     assert loo.loo_i.shape == (2000,)
+    # the draws hetfx computed live in fit.idata, for arviz's own tools
+    import arviz as az
+
+    groups = set(fit.idata.groups())
+    assert {"posterior_predictive", "log_likelihood", "observed_data"} <= groups
+    assert fit.idata.posterior_predictive["y"].shape == (1, 100, 2000)
+    np.testing.assert_allclose(fit.idata.observed_data["y"], sim.data["y"])
+    assert az.loo(fit.idata)["elpd_loo"] == pytest.approx(loo["elpd_loo"])
+    ax = az.plot_ppc(fit.idata, num_pp_samples=20)
+    assert np.size(ax) >= 1
 
 
 def test_loo_bernoulli_and_compare(bernoulli_model):
