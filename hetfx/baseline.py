@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .design import Design, build_design
+from .design_options import DesignOptions
 from .errors import OptionError
 from .families import Family
 
@@ -226,15 +227,10 @@ def ols_interactions(
     >>> hetfx.ols_interactions(sim.formula, sim.data).shape[0]
     4
     """
-    design = build_design(
-        formula,
-        data,
-        bins=bins,
-        control=control,
-        treatment_type=treatment_type,
-        missing=missing,
-        warn_groups=False,
+    options = DesignOptions.of(
+        bins=bins, control=control, treatment_type=treatment_type, missing=missing
     )
+    design = build_design(formula, data, options, warn_groups=False)
     return ols_from_design(design, prob, check_baseline(baseline))
 
 

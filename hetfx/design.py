@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .data import as_frame, check_finite, check_variables, drop_missing
+from .design_options import DesignOptions
 from .errors import DataError, FormulaError
 from .formula import ParsedFormula, parse_formula
 from .groups import (
@@ -267,14 +268,11 @@ def find_collinear(
 def build_design(
     formula: str | ParsedFormula,
     data: Any,
+    options: DesignOptions | None = None,
     *,
-    main_effects: bool = True,
-    bins: dict[str, Any] | None = None,
-    control: Any = None,
-    treatment_type: Any = None,
-    missing: str = "drop",
     warn_groups: bool = True,
     extra_variables: tuple[str, ...] = (),
+    **changes: Any,
 ) -> Design:
     """Build the model design from a formula and data.
 
@@ -282,15 +280,9 @@ def build_design(
     ----------
     formula : str or ParsedFormula
     data : DataFrame-like
-    main_effects : bool
-        Add the modifiers' design columns to the controls (constituent terms).
-    bins : dict, optional
-        Binning of continuous modifiers, e.g. ``{"age": 5}`` or edges.
-    control : object or dict, optional
-        Control level of categorical treatments (``{"arm": "placebo"}``).
-    treatment_type : str or dict, optional
-        Override the detected treatment type: binary, continuous or multiarm.
-    missing : {"drop", "raise"}
+    options : DesignOptions, optional
+        ``main_effects``, ``bins``, ``control``, ``treatment_type`` and
+        ``missing``; keyword arguments of the same names change them.
     warn_groups : bool
         Warn about small or too many groups.
     extra_variables : tuple of str
@@ -300,16 +292,17 @@ def build_design(
     ------
     FormulaError, DataError, OptionError
     """
+    opts = DesignOptions.of(options, **changes)
     parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(formula)
     frame = as_frame(data)
     used = list(dict.fromkeys([*parsed.variables, *extra_variables]))
     check_variables(frame, used, parsed.text)
     n_before = len(frame)
-    frame = drop_missing(frame, used, missing)
+    frame = drop_missing(frame, used, opts.missing)
     check_finite(frame, used)
     frame = frame.reset_index(drop=True)
     modifier_vars = [m for p in parsed.parts for m in p.modifier_variables]
-    bins = validate_bins(bins, modifier_vars, parsed.categorical_modifiers)
+    bins = validate_bins(opts.bins, modifier_vars, parsed.categorical_modifiers)
 
     y = _outcome(parsed, frame)
     X, x_names, x_spec = _materialise(parsed.controls, frame, "the controls")
@@ -317,7 +310,7 @@ def build_design(
     equations: list[Equation] = []
     for part in parsed.parts:
         arms = arms_for(
-            frame, part.treatment, len(parsed.parts), control, treatment_type
+            frame, part.treatment, len(parsed.parts), opts.control, opts.treatment_type
         )
         Z, z_names, z_spec = _materialise(
             part.modifiers, frame, f"the modifiers of {part.treatment!r}"
@@ -328,7 +321,7 @@ def build_design(
             eq = Equation(arm, Z, z_names, part.modifier_variables, grouping)
             _check_equation(eq, parsed)
             equations.append(eq)
-        if main_effects:
+        if opts.main_effects:
             new = [j for j, name in enumerate(z_names) if name not in x_names]
             X = np.column_stack([X, Z[:, new]]) if new else X
             x_names = x_names + [z_names[j] for j in new]
@@ -431,13 +424,11 @@ def groups(
     0   z=0          2  3
     1   z=1          2  3
     """
-    design = build_design(
-        formula,
-        data,
+    options = DesignOptions.of(
         main_effects=main_effects,
         bins=bins,
         control=control,
         treatment_type=treatment_type,
         missing=missing,
     )
-    return design.group_table()
+    return build_design(formula, data, options).group_table()

@@ -9,6 +9,7 @@ from typing import Any
 from . import partitions
 from .backends import Backend, Compiled, get_backend, sampler_options
 from .design import Design, build_design
+from .design_options import DesignOptions
 from .errors import OptionError
 from .families import Family, get_family
 from .formula import parse_formula
@@ -78,18 +79,25 @@ class HetModel:
         self.formula = self.parsed.text
         self.family = get_family(family)
         self.priors = validate_priors(priors, prior_keys(self.family))
-        self.main_effects = bool(main_effects)
         modifier_vars = [m for p in self.parsed.parts for m in p.modifier_variables]
-        self.bins = validate_bins(
-            bins, modifier_vars, self.parsed.categorical_modifiers
+        self.design_options = DesignOptions(
+            bool(main_effects),
+            validate_bins(bins, modifier_vars, self.parsed.categorical_modifiers),
+            control,
+            treatment_type,
+            missing,
         )
-        self.control = control
-        self.treatment_type = treatment_type
         self.backend_name = backend
-        self.missing = missing
         self.parameterization = _parameterization(parameterization)
         self._backend: Backend | None = None
         self._compiled: Compiled | None = None
+
+    # the design options, as the constructor took them
+    main_effects = property(lambda self: self.design_options.main_effects)
+    bins = property(lambda self: self.design_options.bins)
+    control = property(lambda self: self.design_options.control)
+    treatment_type = property(lambda self: self.design_options.treatment_type)
+    missing = property(lambda self: self.design_options.missing)
 
     def __repr__(self) -> str:
         return (
@@ -129,20 +137,10 @@ class HetModel:
         return build_design(
             self.parsed,
             data,
-            **self._design_options(),
+            self.design_options,
             warn_groups=warn_groups,
             extra_variables=tuple(self.family.variables),
         )
-
-    def _design_options(self) -> dict[str, Any]:
-        """How rows become a design, shared by in-memory and partitioned data."""
-        return {
-            "main_effects": self.main_effects,
-            "bins": self.bins,
-            "control": self.control,
-            "treatment_type": self.treatment_type,
-            "missing": self.missing,
-        }
 
     def _design_and_summary(self, data: Any) -> tuple[Design, DesignSummary | None]:
         """In-memory design, or for a Dask frame / Parquet path the gaussian
@@ -155,9 +153,7 @@ class HetModel:
         if self.family.program != "gaussian":
             used = list(dict.fromkeys([*self.parsed.variables, *self.family.variables]))
             return self.design(partitions.collect(data, used)), None
-        return partitions.summarise_partitions(
-            self.parsed, data, **self._design_options()
-        )
+        return partitions.summarise_partitions(self.parsed, data, self.design_options)
 
     def compile(self, example: StanInput | None = None) -> Compiled:
         """Compile the program now (or load it from the cache)."""

@@ -34,6 +34,7 @@ from .design import (
     _warn_saturated,
     build_design,
 )
+from .design_options import DesignOptions
 from .errors import DataError, OptionError
 from .formula import ParsedFormula
 from .groups import (
@@ -253,15 +254,7 @@ def _with_categories(part: pd.DataFrame, categories: dict[str, list]) -> pd.Data
     return part
 
 
-def make_plan(
-    parsed: ParsedFormula,
-    facts: Facts,
-    *,
-    main_effects: bool,
-    bins: dict[str, Any],
-    control: Any,
-    treatment_type: Any,
-) -> Plan:
+def make_plan(parsed: ParsedFormula, facts: Facts, options: DesignOptions) -> Plan:
     """Fix encodings, groupings and shifts from the first pass."""
     used = list(facts.levels)
     if facts.n_clean == 0:
@@ -273,7 +266,7 @@ def make_plan(
         if not _is_numeric(sample[name]) and name not in parsed.treatments
     }
     modifier_vars = [m for p in parsed.parts for m in p.modifier_variables]
-    coders_by_var = _coders(facts, list(dict.fromkeys(modifier_vars)), bins)
+    coders_by_var = _coders(facts, list(dict.fromkeys(modifier_vars)), options.bins)
     ref_bins = {
         m: (c.edges if c.edges is not None else None) for m, c in coders_by_var.items()
     }
@@ -282,10 +275,8 @@ def make_plan(
         reference = build_design(
             parsed,
             _with_categories(sample.reset_index(drop=True), categories),
-            main_effects=main_effects,
+            options,
             bins=ref_bins,
-            control=control,
-            treatment_type=treatment_type,
             missing="raise",
             warn_groups=False,
         )
@@ -584,26 +575,25 @@ def _grouping(
 def summarise_partitions(
     parsed: ParsedFormula,
     data: Any,
+    options: DesignOptions | None = None,
     *,
-    main_effects: bool = True,
-    bins: dict[str, Any] | None = None,
-    control: Any = None,
-    treatment_type: Any = None,
-    missing: str = "drop",
     warn_groups: bool = True,
+    **changes: Any,
 ) -> tuple[Design, DesignSummary]:
     """Design and gaussian statistics of a Dask DataFrame or Parquet dataset.
 
+    ``options`` (:class:`hetfx.design_options.DesignOptions`, changed by keyword
+    arguments of the same names) are those of :func:`hetfx.design.build_design`.
     Runs on the active Dask scheduler (a ``dask.distributed.Client`` when one
     exists, else threads).
     """
+    options = DesignOptions.of(options, **changes)
     import dask
 
     used = list(dict.fromkeys(parsed.variables))
     frame = to_dask(data, used)
     modifier_vars = [m for p in parsed.parts for m in p.modifier_variables]
-    bins = dict(bins or {})
-    binned = [m for m in modifier_vars if bins.get(m, "auto") is not None]
+    binned = [m for m in modifier_vars if options.bins.get(m, "auto") is not None]
     per_part = max(200, SAMPLE_ROWS // max(frame.npartitions, 1))
     parts = frame.to_delayed()
     facts_parts = [
@@ -611,7 +601,7 @@ def summarise_partitions(
     ]
     (facts,) = dask.compute(_tree(facts_parts, _merge_facts))
     n_dropped = facts.n_total - facts.n_clean
-    if n_dropped and missing == "raise":
+    if n_dropped and options.missing == "raise":
         raise DataError(f"{n_dropped} rows have missing values (missing='raise').")
     if n_dropped:
         from .data import MissingDataWarning
@@ -621,14 +611,7 @@ def summarise_partitions(
             MissingDataWarning,
             stacklevel=3,
         )
-    plan = make_plan(
-        parsed,
-        facts,
-        main_effects=main_effects,
-        bins=bins,
-        control=control,
-        treatment_type=treatment_type,
-    )
+    plan = make_plan(parsed, facts, options)
     moments = [dask.delayed(partition_moments)(p, plan) for p in parts]
     (total,) = dask.compute(_tree(moments, _add))
     return assemble(plan, total, n_dropped, warn_groups)
