@@ -14,6 +14,7 @@ from . import (
     checks,
     comparison,
     contrasts,
+    convergence,
     display,
     hypotheses,
     marginal,
@@ -56,8 +57,6 @@ CATEGORY_VARIABLES = {
     "theta",
     "ate",
 }
-RHAT_WARN = 1.01
-ESS_WARN = 400
 
 
 class ConvergenceWarning(UserWarning):
@@ -325,8 +324,15 @@ class HetFit:
         """Every prior actually used, with its numbers and what it applies to."""
         return self._priors.copy()
 
-    def diagnostics(self) -> pd.Series:
-        """Divergences, max R-hat, min ESS (bulk and tail), treedepth hits."""
+    def diagnostics(self, by_chain: bool = False) -> pd.Series | pd.DataFrame:
+        """Divergences, max R-hat, min ESS (bulk and tail), treedepth hits.
+
+        ``by_chain=True``: one row per chain with its divergences, share of draws
+        at the maximum tree depth, mean tree depth, step size, the mean of each
+        sigma_theta, and ``stuck`` (why the chain looks stuck, or empty).
+        """
+        if by_chain:
+            return convergence.chain_table(self)
         import arviz as az
 
         stats = self.idata.sample_stats
@@ -365,27 +371,12 @@ class HetFit:
         )
 
     def check_convergence(self) -> list[str]:
-        """Warn, with advice, about divergences, R-hat and ESS; return the messages."""
-        diag = self.diagnostics()
-        messages = []
-        if diag["divergences"] > 0:
-            messages.append(
-                f"{diag['divergences']} divergent transitions after warmup. Raise "
-                "adapt_delta (e.g. adapt_delta=0.95), or use fewer or larger groups."
-            )
-        if diag["max_rhat"] > RHAT_WARN:
-            messages.append(
-                f"Max R-hat is {diag['max_rhat']:.3f} (> {RHAT_WARN}): the chains "
-                "disagree. Run more iterations (iter_warmup, iter_sampling)."
-            )
-        if diag["min_ess_bulk"] < ESS_WARN:
-            messages.append(
-                f"Min bulk ESS is {diag['min_ess_bulk']:.0f} (< {ESS_WARN}): "
-                "intervals are imprecise. Run more iterations or chains."
-            )
-        for message in messages:
+        """Warn, with advice, about divergences, stuck chains, R-hat and ESS;
+        return the messages (see :mod:`hetfx.convergence`)."""
+        found = convergence.messages(self)
+        for message in found:
             warnings.warn(message, ConvergenceWarning, stacklevel=3)
-        return messages
+        return found
 
     # ------------------------------------------------------ interpretation
     def ols(self, prob: float = 0.9, baseline: str = "cells") -> pd.DataFrame:
