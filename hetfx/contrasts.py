@@ -121,6 +121,19 @@ def select_groups(
     return hits
 
 
+def selection_draws(
+    table: pd.DataFrame,
+    draws: np.ndarray,
+    spec: str | dict[str, Any],
+    treatment: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows ``spec`` selects and the draws of their average effect, weighted
+    by treated units (the group's own draws when it selects one)."""
+    rows = select_groups(table, spec, treatment)
+    w = table.loc[rows, "n_treated"].to_numpy(dtype=float)
+    return rows, (draws[..., rows] * (w / w.sum())).sum(axis=-1)
+
+
 def _describe(spec: str | dict[str, Any]) -> str:
     if isinstance(spec, dict):
         return ", ".join(f"{k}={format_value(v)}" for k, v in spec.items())
@@ -143,12 +156,8 @@ def contrast(
     scale of an ordinal outcome the contrast is in the expected category (1..K).
     """
     table, draws = group_draws(fit, scale)
-    sides = []
-    for spec in (group_a, group_b):
-        rows = select_groups(table, spec, treatment)
-        w = table.loc[rows, "n_treated"].to_numpy(dtype=float)
-        sides.append((rows, (draws[..., rows] * (w / w.sum())).sum(axis=-1)))
-    (rows_a, draws_a), (rows_b, draws_b) = sides
+    rows_a, draws_a = selection_draws(table, draws, group_a, treatment)
+    rows_b, draws_b = selection_draws(table, draws, group_b, treatment)
     several = len(rows_a) > 1 or len(rows_b) > 1
     row = {
         "treatment": table.loc[rows_a[0], "treatment"],

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .contrasts import group_draws, select_groups
+from .contrasts import group_draws, selection_draws
 from .errors import OptionError
 
 if TYPE_CHECKING:
@@ -121,14 +121,6 @@ def _combination(
     return value(tree)
 
 
-def _groups_side(fit: HetFit, side: str, treatment: str | None) -> np.ndarray:
-    """The n_treated-weighted average effect of the groups ``side`` selects."""
-    table, draws = group_draws(fit)
-    rows = select_groups(table, side, treatment)
-    w = table.loc[rows, "n_treated"].to_numpy(dtype=float)
-    return (draws[..., rows] * (w / w.sum())).sum(axis=-1)
-
-
 def hypotheses(
     fit: HetFit,
     expr: str | None = None,
@@ -177,12 +169,13 @@ def hypotheses(
     if not isinstance(expr, str) or not expr.strip():
         raise OptionError(f"The hypothesis must be a non-empty string, got {expr!r}.")
     lhs, op, rhs = _split(expr)
-    sides = []
+    sides, names, groups = [], None, None
     for side in (lhs, rhs if op else "0"):
         if "=" in side:  # a group selection such as "dem=1, male=0"
-            sides.append(_groups_side(fit, side, treatment))
+            groups = groups or group_draws(fit)
+            sides.append(selection_draws(*groups, side, treatment)[1])
         else:
-            names = parameter_draws(fit, treatment)
+            names = names or parameter_draws(fit, treatment)
             sides.append(_combination(side, names, expr))
     quantity = np.asarray(sides[0] - sides[1], dtype=float)
     if quantity.ndim != 2:

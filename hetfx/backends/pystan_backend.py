@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import ctypes
+import functools
 import hashlib
 import io
 import os
@@ -85,6 +86,7 @@ def portable_key(code: str) -> str:
     return base64.b32encode(digest.digest()).decode().lower()
 
 
+@functools.cache
 def _preload_httpstan_libraries() -> None:
     """Load httpstan's shared libraries (TBB, SUNDIALS) into the process.
 
