@@ -114,9 +114,9 @@ def simulate_rows(n: int, seed: int = 0) -> tuple[str, pd.DataFrame]:
 def bench_rows(backend: str, max_rows: int) -> None:
     print("\nGaussian model, 64 groups, 10 controls: warm fit time against N")
     print(f"  {'rows':>9s} {'design+suffstats':>17s} {'sampling':>9s} {'total':>8s}")
-    print("  (parameterization='auto': centred once every group has 100+ treated)")
+    print("  (default settings: the collapsed gaussian program)")
     formula, _ = simulate_rows(1000)
-    model = hetfx.HetModel(formula, backend=backend, parameterization="auto")
+    model = hetfx.HetModel(formula, backend=backend)
     model.compile()
     n = 10_000
     while n <= max_rows:
@@ -128,6 +128,7 @@ def bench_rows(backend: str, max_rows: int) -> None:
         print(
             f"  {n:9d} {total - sampling:16.2f}s {sampling:8.2f}s {total:7.2f}s"
             f"   min ESS {fit.diagnostics()['min_ess_bulk']:.0f}"
+            f"   divergences {fit.diagnostics()['divergences']}"
         )
         n *= 10
     print(f"  peak memory {peak_memory_mb():.0f} MB")

@@ -46,6 +46,8 @@ MODEL_KEYS = (
     "backend",
     "missing",
     "parameterization",
+    "deviations",
+    "collapsed",
 )
 FAMILY_KEYS = ("trials", "exposure", "reference")
 SAMPLER_KEYS = (*SAMPLER_OPTIONS, "aggregate", "prior_only")

@@ -173,6 +173,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         control=_control(args.control),
         backend=args.backend,
         parameterization=args.parameterization,
+        deviations={"auto": None, "yes": True, "no": False}[args.deviations],
     )
     data = args.data  # the model reads files; Parquet partition by partition
     with warnings.catch_warnings(record=True) as caught:
@@ -334,16 +335,23 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from .program import PROGRAMS, program_of
 
     programs = list(PROGRAMS)
-    if args.family:
-        programs = list(dict.fromkeys(program_of(f) for f in args.family))
+    if args.family:  # every program a family runs (gaussian: two)
+        wanted = {program_of(f) for f in args.family}
+        wanted |= {p for p in PROGRAMS for f in args.family if f in PROGRAMS[p]}
+        programs = [p for p in PROGRAMS if p in wanted]
     for program in programs:
         name = PROGRAMS[program][0]
         family = get_family(name, **FAMILY_OPTIONS.get(name, {}))
-        model = HetModel("y ~ x1 | treat : z1", family=family, backend=args.backend)
+        model = HetModel(
+            "y ~ x1 | treat : z1",
+            family=family,
+            backend=args.backend,
+            collapsed=program == "gaussian_collapsed" if name == "gaussian" else None,
+        )
         compiled = model.compile()
         state = "compiled" if compiled.compiled_now else "already cached"
         print(
-            f"{program:10s} {model.backend.name:10s} {state:15s} "
+            f"{program:18s} {model.backend.name:10s} {state:15s} "
             f"{compiled.seconds:6.1f} s  families: {', '.join(PROGRAMS[program])}"
         )
     return EXIT_OK
@@ -481,8 +489,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--parameterization",
-        default="noncentred",
-        choices=["noncentred", "centred", "auto"],
+        default="auto",
+        choices=["auto", "noncentred", "centred"],
+    )
+    fit.add_argument(
+        "--deviations",
+        default="auto",
+        choices=["auto", "yes", "no"],
+        help="group deviations from a + zbar lambda (auto: where the data inform them)",
     )
     fit.add_argument(
         "--backend", default="auto", choices=["auto", "cmdstanpy", "pystan"]

@@ -309,3 +309,39 @@ def tomz_weeks(
             "educ4": raw["educ"].map({1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 4}),
         }
     )
+
+
+ROBUSTNESS_DESIGNS = ("one_binary", "rich8", "small64", "binned")
+
+
+def robustness_design(
+    name: str, family: str = "gaussian", seed: int = 1
+) -> tuple[str, pd.DataFrame]:
+    """A formula and data of the designs the sampler must handle at defaults.
+
+    ``one_binary``: one binary modifier (2 groups, 1,200 units); ``rich8``:
+    8 groups of about 125 treated units; ``small64``: 64 groups of about 10;
+    ``binned``: a continuous modifier (age) in its default quantile bins, the
+    effect linear in age with no group deviations. ``family`` is gaussian or
+    bernoulli.
+    """
+    if name == "binned":
+        rng = np.random.default_rng(seed)
+        n = 1500
+        age = rng.uniform(18, 80, n)
+        x = rng.normal(size=n)
+        treat = rng.binomial(1, 0.5, n)
+        eta = 0.3 * x + treat * (0.2 + 0.01 * (age - 50))
+        y = (
+            eta + rng.normal(size=n)
+            if family == "gaussian"
+            else rng.binomial(1, 1 / (1 + np.exp(-eta)))
+        )
+        data = pd.DataFrame({"y": y, "x": x, "treat": treat, "age": age})
+        return "y ~ x | treat : age", data
+    sizes = {"one_binary": (1200, 1), "rich8": (2000, 3), "small64": (1300, 6)}
+    if name not in sizes:
+        raise OptionError(f"design must be one of {ROBUSTNESS_DESIGNS}, got {name!r}.")
+    n, m = sizes[name]
+    sim = simulate(n=n, n_modifiers=m, n_controls=1, family=family, seed=seed)
+    return sim.formula, sim.data

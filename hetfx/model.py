@@ -8,18 +8,24 @@ from typing import Any
 
 from . import partitions
 from .backends import Backend, Compiled, get_backend, sampler_options
+from .collapse import blocking_priors, check_collapsed
 from .design import Design, build_design
 from .design_options import DesignOptions
-from .errors import OptionError
+from .deviations import check_deviations
 from .families import Family, get_family
 from .formula import parse_formula
 from .groups import validate_bins
 from .io import read_data
+from .parameterization import check_parameterization
 from .priors import summary_table, validate_priors
 from .program import render
 from .results import HetFit
 from .standata import DesignSummary, StanInput, build_stan_input, prior_keys
 
+# The collapsed gaussian program samples sigma and sigma_theta alone; the
+# half-normal tails of sigma_theta are steep on the log scale, and a smaller step
+# costs little there (a gradient is one Cholesky factor of an F x F matrix).
+COLLAPSED_ADAPT_DELTA = 0.95
 SUMMARY_VARS = ["alpha", "beta", "a", "lambda", "sigma_theta", "theta", "ate"]
 
 
@@ -49,11 +55,26 @@ class HetModel:
         Control level of categorical treatments, and treatment type overrides.
     backend : {"auto", "cmdstanpy", "pystan"}
     missing : {"drop", "raise"}
-    parameterization : {"noncentred", "centred", "auto"}
-        How the group effects are sampled. Non-centred (the default) suits small
-        groups; centred suits large, precisely measured groups; ``"auto"`` picks
-        centred when every group has at least 100 treated units. All three run the
-        same compiled program.
+    parameterization : {"auto", "noncentred", "centred"}
+        How the group effects are sampled. ``"auto"`` (the default) chooses per
+        group: centred where a pilot no-pooling fit says the group's data are
+        more precise than the spread of the groups, non-centred elsewhere
+        (:mod:`hetfx.parameterization`); ``fit.info`` reports the choice.
+        ``"noncentred"`` and ``"centred"`` force one form for every group. All
+        three run the same compiled program.
+    collapsed : bool, optional
+        Gaussian only: integrate alpha, beta, a, lambda and theta out exactly and
+        sample only sigma and sigma_theta (no funnel), drawing the coefficients
+        from their exact conditional normal. The default whenever every prior
+        on alpha, beta, a and lambda is normal or flat; ``False`` runs the
+        uncollapsed program. ``fit.info["program"]`` names the one used.
+    deviations : bool, optional
+        Group deviations sigma_theta u_g from a + zbar_g lambda. By default an
+        equation keeps them when it has more groups than modifier columns + 1,
+        and otherwise is fitted as the interaction model with a
+        ``GroupingWarning`` (the data could not inform sigma_theta);
+        ``True`` keeps them everywhere, ``False`` drops them everywhere.
+        ``fit.info["deviations"]`` reports the choice.
 
     Examples
     --------
@@ -73,7 +94,9 @@ class HetModel:
         treatment_type: Any = None,
         backend: str = "auto",
         missing: str = "drop",
-        parameterization: str = "noncentred",
+        parameterization: str = "auto",
+        deviations: bool | None = None,
+        collapsed: bool | None = None,
     ) -> None:
         self.parsed = parse_formula(formula)
         self.formula = self.parsed.text
@@ -88,7 +111,9 @@ class HetModel:
             missing,
         )
         self.backend_name = backend
-        self.parameterization = _parameterization(parameterization)
+        self.parameterization = check_parameterization(parameterization)
+        self.deviations = check_deviations(deviations)
+        self.collapsed = check_collapsed(collapsed, self.family, self.priors)
         self._backend: Backend | None = None
         self._compiled: Compiled | None = None
 
@@ -119,6 +144,8 @@ class HetModel:
             "backend": self.backend_name,
             "missing": self.missing,
             "parameterization": self.parameterization,
+            "deviations": self.deviations,
+            "collapsed": self.collapsed,
         }
 
     @property
@@ -128,9 +155,15 @@ class HetModel:
         return self._backend
 
     @property
+    def program_name(self) -> str:
+        """The Stan program this model runs: the family's, or for a gaussian
+        model whose coefficient priors are normal or flat the collapsed one."""
+        return "gaussian_collapsed" if self.collapsed else self.family.program
+
+    @property
     def program(self) -> str:
         """The Stan program text (the same for every formula of this family)."""
-        return render(self.family)
+        return render(self.program_name)
 
     def design(self, data: Any, warn_groups: bool = True) -> Design:
         """The design (y, X, T, Z, groups) of ``data`` under this model."""
@@ -161,7 +194,7 @@ class HetModel:
             if example is None:
                 example = example_input(self.family)
             self._compiled = self.backend.compile(
-                f"hetfx_{self.family.program}", self.program, example.data
+                f"hetfx_{self.program_name}", self.program, example.data
             )
         return self._compiled
 
@@ -198,6 +231,20 @@ class HetModel:
         -------
         HetFit
         """
+        if prior_only and self.collapsed:  # the prior of the coefficients: sample it
+            full = HetModel(**{**self.spec(), "collapsed": False})
+            return full.fit(
+                data,
+                chains=chains,
+                iter_warmup=iter_warmup,
+                iter_sampling=iter_sampling,
+                seed=seed,
+                prior_only=True,
+                aggregate=aggregate,
+                **sampler,
+            )
+        if self.collapsed:  # a few scales, cheap gradients: take small steps
+            sampler.setdefault("adapt_delta", COLLAPSED_ADAPT_DELTA)
         options = sampler_options(chains, iter_warmup, iter_sampling, seed, **sampler)
         start = time.perf_counter()
         design, summary = self._design_and_summary(data)
@@ -206,9 +253,10 @@ class HetModel:
             self.family,
             self.priors,
             prior_only,
-            use_noncentred(self.parameterization, design),
+            self.parameterization,
             aggregate,
             summary,
+            deviations=self.deviations,
         )
         prepared = time.perf_counter() - start
         backend = self.backend
@@ -219,6 +267,7 @@ class HetModel:
             compiled, stan_input.data, stan_input.inits, options, stan_input.coords
         )
         seconds = time.perf_counter() - start
+        fix_unused_scales(idata, stan_input.data["deviations"])
         info = {
             **stan_input.info,
             "n": design.n,
@@ -237,7 +286,15 @@ class HetModel:
                 "sampling": seconds,
             },
             "prior_only": bool(prior_only),
+            "program": self.program_name,
         }
+        if self.family.program == "gaussian" and not self.collapsed:
+            blocking = blocking_priors(self.priors)
+            info["program_note"] = (
+                f"uncollapsed gaussian program: {', '.join(blocking)} is not normal"
+                if blocking
+                else "uncollapsed gaussian program (collapsed=False)"
+            )
         fit = HetFit(
             idata,
             backend=backend.name,
@@ -267,42 +324,18 @@ class HetModel:
         return self.fit(data, prior_only=True, **kwargs)
 
 
-AUTO_CENTRED_MIN_GROUP = 100
-
-
-def _parameterization(parameterization: str) -> str:
-    key = str(parameterization).lower().replace("-", "").replace("_", "")
-    names = {
-        "noncentred": "noncentred",
-        "noncentered": "noncentred",
-        "centred": "centred",
-        "centered": "centred",
-        "auto": "auto",
-    }
-    if key not in names:
-        raise OptionError(
-            "parameterization must be 'noncentred', 'centred' or 'auto', got "
-            f"{parameterization!r}."
-        )
-    return names[key]
-
-
-def use_noncentred(parameterization: str, design: Design) -> bool:
-    """Non-centred unless chosen, or ``"auto"`` and every group is large.
-
-    ``"auto"`` picks the centred form when each group has at least
-    ``AUTO_CENTRED_MIN_GROUP`` treated units: the data then pin each group effect
-    down and the centred form samples far better (the non-centred one suits
-    small groups).
-    """
-    if parameterization != "auto":
-        return parameterization == "noncentred"
-    sizes = [
-        int(eq.grouping.table["n_treated"].min())
-        for eq in design.equations
-        if eq.pooled
-    ]
-    return not sizes or min(sizes) < AUTO_CENTRED_MIN_GROUP
+def fix_unused_scales(idata: Any, deviations: Any) -> None:
+    """sigma_theta of an equation without group deviations is 0 in the model
+    fitted (its draws came from the prior alone): tables, predictions for new
+    groups and diagnostics read 0."""
+    post = idata.posterior
+    if "sigma_theta" not in post:
+        return
+    values = post["sigma_theta"].values
+    for e, deviates in enumerate(deviations):
+        if not deviates:
+            values[:, :, e, ...] = 0.0
+    post["sigma_theta"].values = values
 
 
 def example_input(family: Family) -> StanInput:
@@ -334,7 +367,8 @@ def fit(
     treatment_type: Any = None,
     missing: str = "drop",
     prior_only: bool = False,
-    parameterization: str = "noncentred",
+    parameterization: str = "auto",
+    deviations: bool | None = None,
     **sampler_options: Any,
 ) -> HetFit:
     """Fit a hierarchical model of heterogeneous treatment effects.
@@ -355,7 +389,7 @@ def fit(
         Add the modifiers' constituent terms to the outcome equation.
     bins : dict, optional
         Binning of continuous modifiers.
-    control, treatment_type, missing, parameterization
+    control, treatment_type, missing, parameterization, deviations
         See :class:`HetModel`.
     prior_only : bool
         Sample from the priors alone.
@@ -384,6 +418,7 @@ def fit(
         backend=backend,
         missing=missing,
         parameterization=parameterization,
+        deviations=deviations,
     )
     return model.fit(
         data,

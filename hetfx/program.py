@@ -17,6 +17,7 @@ from .families import Family, get_family
 
 PROGRAMS: dict[str, tuple[str, ...]] = {
     "gaussian": ("gaussian",),
+    "gaussian_collapsed": ("gaussian",),
     "binomial": ("bernoulli", "binomial"),
     "count": ("poisson", "negative_binomial"),
     "student_t": ("student_t",),
@@ -63,7 +64,8 @@ def _render(program: str) -> str:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    template = "categorical.stan.j2" if program == "categorical" else "hetfx.stan.j2"
+    standalone = ("categorical", "gaussian_collapsed")
+    template = f"{program}.stan.j2" if program in standalone else "hetfx.stan.j2"
     text = env.get_template(template).render(
         program=program, families=", ".join(PROGRAMS[program])
     )

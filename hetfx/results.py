@@ -271,7 +271,7 @@ class HetFit:
                     {"treatment": label, "parameter": z},
                     lam[..., block.lambda_start + j],
                 )
-            if block.has_groups:
+            if block.has_groups and self.info.get("deviations", {}).get(label, True):
                 yield {"treatment": label, "parameter": "sigma_theta"}, sig[..., e]
 
     def coefficients(self, prob: float = 0.9) -> pd.DataFrame:

@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 
 from .design import Design
+from .deviations import equation_deviations
 from .errors import OptionError
 from .families import Family
 from .groups import NO_GROUP, format_value
+from .parameterization import choose as choose_form
 from .priors import (
     Exponential,
     Gamma,
@@ -141,8 +143,15 @@ def summarise(design: Design, y: np.ndarray) -> DesignSummary:
     )
 
 
-def design_matrix(design: Design, sc: Scaling, rows: slice = slice(None)) -> np.ndarray:
-    """The centred and scaled W (with the intercept column) for ``rows``."""
+def design_matrix(
+    design: Design,
+    sc: Scaling,
+    rows: slice = slice(None),
+    group_columns: bool = True,
+) -> np.ndarray:
+    """The centred and scaled W (with the intercept column) for ``rows``;
+    without its T.*1{g} block when ``group_columns`` is False (row-wise programs
+    look the group effects up by index, :mod:`hetfx.rows`)."""
     X = design.X[rows]
     n = X.shape[0]
     cols = [np.ones((n, 1)), (X - sc.x_mean) / sc.x_scale]
@@ -161,6 +170,8 @@ def design_matrix(design: Design, sc: Scaling, rows: slice = slice(None)) -> np.
         dev = np.zeros((n, L))
         dev[has] = eq.Z[rows][has] - zbar[g[has]]
         tz_cols.append(t[:, None] * dev / sc.z_scale[block.lambdas])
+        if not group_columns:
+            continue
         onehot = np.zeros((n, eq.n_groups))
         onehot[np.flatnonzero(has), g[has]] = 1.0
         tg_cols.append(t[:, None] * onehot)
@@ -184,46 +195,15 @@ def sufficient_statistics(
     return {"N": design.n, "WtW": WtW, "Wty": Wty, "yty": yty}
 
 
-def binomial_rows(
-    design: Design,
-    sc: Scaling,
-    y: np.ndarray,
-    trials: np.ndarray,
-    aggregate: bool = True,
-) -> dict[str, Any]:
-    """Successes and trials, summed over rows of W that repeat exactly.
-
-    Summing binomial counts with the same success probability is exact, and
-    factorial experiments collapse to a handful of rows.
-    """
-    W = design_matrix(design, sc)[:, 1:]
-    if not aggregate:
-        return {
-            "N": design.n,
-            "y": y.round().astype(int),
-            "trials": trials.round().astype(int),
-            "W": W,
-        }
-    rows, inverse = np.unique(W, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    successes = np.bincount(inverse, weights=y, minlength=len(rows))
-    total = np.bincount(inverse, weights=trials, minlength=len(rows))
-    return {
-        "N": int(rows.shape[0]),
-        "y": successes.round().astype(int),
-        "trials": total.round().astype(int),
-        "W": rows,
-    }
-
-
 def build_stan_input(
     design: Design,
     family: Family,
     priors: dict[str, Any] | None = None,
     prior_only: bool = False,
-    noncentred: bool = True,
+    parameterization: str = "auto",
     aggregate: bool = True,
     summary: DesignSummary | None = None,
+    deviations: bool | None = None,
 ) -> StanInput:
     """Stan data, inits, resolved priors and labels for a design.
 
@@ -236,10 +216,15 @@ def build_stan_input(
         ``sigma_theta`` and the family's parameters.
     prior_only : bool
         Sample from the priors alone.
-    noncentred : bool
-        Non-centred group effects (the default), else centred.
+    parameterization : {"auto", "noncentred", "centred"}
+        The form of the group effects; ``"auto"`` chooses per group
+        (:mod:`hetfx.parameterization`) and notes the choice in ``info``.
+    deviations : bool, optional
+        Group deviations from a + zbar lambda: by default wherever the data can
+        inform them (:mod:`hetfx.deviations`); True or False for every equation.
     aggregate : bool
-        Aggregate repeated design rows of binomial data (exact).
+        Merge rows that share eta where the family's likelihood allows it
+        exactly (binomial, Poisson, ordinal and categorical counts).
     summary : DesignSummary, optional
         Moments computed elsewhere (data bigger than memory; gaussian only).
     """
@@ -259,6 +244,7 @@ def build_stan_input(
     sc = summary.scaling
     eqs = design.equations
     layout = design.layout
+    with_deviations = equation_deviations(layout, deviations)
     E, L, G = layout.E, layout.L, layout.G
     lambda_eq = np.asarray(layout.lambda_equation(), dtype=int)
     group_eq = layout.group_equation()
@@ -327,9 +313,9 @@ def build_stan_input(
         "z_scale": sc.z_scale,
         "z_group": z_group,
         "pooled": np.array([int(eq.pooled) for eq in eqs], dtype=int),
+        "deviations": np.array(with_deviations, dtype=int),
         "ate_weight": ate_weight,
         "prior_only": int(bool(prior_only)),
-        "noncentred": int(bool(noncentred)),
     }
     for r in resolved:
         data.update(r.stan_data())
@@ -346,7 +332,19 @@ def build_stan_input(
         design, sc, summary, y, levels, aggregate
     )
     data.update(family_data)
-    info: dict[str, Any] = {"rows": summary.n, **family_info}
+    data["noncentred"], data["pilot_variance"], form = choose_form(
+        parameterization, data, layout, family
+    )
+    info: dict[str, Any] = {
+        "rows": summary.n,
+        **family_info,
+        **form,
+        "deviations": {
+            b.label: dev
+            for b, dev in zip(layout.equations, with_deviations, strict=True)
+            if b.has_groups
+        },
+    }
 
     table = design.group_table()
     theta_index = layout.theta_index()

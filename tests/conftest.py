@@ -69,6 +69,17 @@ def gaussian_model():
 
 
 @pytest.fixture(scope="session")
+def uncollapsed_gaussian_model():
+    """The gaussian program that samples every parameter (pystan)."""
+    _pystan_or_skip()
+    from hetfx import HetModel
+
+    model = HetModel("y ~ x1 + x2 | treat : z1 + z2", backend="pystan", collapsed=False)
+    model.compile()
+    return model
+
+
+@pytest.fixture(scope="session")
 def bernoulli_model():
     """The bernoulli program, compiled once for the session (pystan)."""
     _pystan_or_skip()

@@ -252,11 +252,14 @@ def _eta_rows(design, p):
     return p["alpha"][0] + design.X @ p["beta"] + eq.arm.values * tau
 
 
-def test_sufficient_statistics_likelihood_equals_row_wise(gaussian_model):
+def test_sufficient_statistics_likelihood_equals_row_wise(uncollapsed_gaussian_model):
+    """The gaussian program's likelihood from W'W, W'y, y'y against the rows (the
+    collapsed program's marginal: tests/test_collapsed.py)."""
     sim = hetfx.datasets.simulate(n=700, n_modifiers=3, seed=12)
     design = build_design(sim.formula, sim.data, warn_groups=False)
+    model = uncollapsed_gaussian_model
     for seed in (1, 2, 3):
-        stan_ll, p, _ = _loglik_via_stan(gaussian_model, design, "gaussian", seed)
+        stan_ll, p, _ = _loglik_via_stan(model, design, "gaussian", seed)
         rows = stats.norm.logpdf(design.y, _eta_rows(design, p), p["sigma"][0]).sum()
         assert stan_ll == pytest.approx(rows, rel=1e-8, abs=1e-6)
 

@@ -6,7 +6,8 @@ import hetfx
 from hetfx.design import build_design
 from hetfx.families import get_family
 from hetfx.program import program_hash, render
-from hetfx.standata import binomial_rows, build_stan_input, design_matrix, scaling
+from hetfx.rows import aggregate, row_data
+from hetfx.standata import build_stan_input, design_matrix, scaling
 
 
 def _design(n=300, seed=0, **kw):
@@ -106,11 +107,14 @@ def test_bernoulli_rows_are_aggregated_exactly():
         }
     )
     design = build_design("y ~ C(x) | t : z1 + z2", df, warn_groups=False)
-    agg = binomial_rows(design, scaling(design), df["y"].to_numpy(), np.ones(n))
-    assert agg["N"] <= 2 * 2 * 2 * 3
-    assert agg["trials"].sum() == n and agg["y"].sum() == df["y"].sum()
+    rows, sums = aggregate(
+        row_data(design, scaling(design)), {"y": df["y"], "trials": np.ones(n)}
+    )
+    assert rows.n <= 2 * 2 * 2 * 3
+    assert sums["trials"].sum() == n and sums["y"].sum() == df["y"].sum()
     si = build_stan_input(design, get_family("bernoulli"))
-    assert si.info == {"rows": n, "aggregated_rows": agg["N"]}
+    assert si.info["rows"] == n and si.info["aggregated_rows"] == rows.n
+    assert si.data["trials"].sum() == n and si.data["y"].sum() == df["y"].sum()
 
 
 def test_group_averages_and_weights():

@@ -21,6 +21,20 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class PilotStatistics:
+    """Weighted least squares statistics of a pilot no-pooling fit on the full
+    W = [1, W_fixed, T.*1{g}]: X'Omega X, X'Omega z and z'Omega z, the units
+    behind them, and whether the residual scale must be estimated (it is 1 when
+    the weights are the Fisher information)."""
+
+    gram: np.ndarray
+    cross: np.ndarray
+    zwz: float
+    n_units: float
+    estimate_scale: bool
+
+
+@dataclass(frozen=True)
 class Family:
     """A likelihood family.
 
@@ -101,6 +115,10 @@ class Family:
         return float(np.std(y)) if self.link == "identity" else 1.0
 
     # ------------------------------------------------------------- Stan data
+    #: The likelihood of rows that share eta equals that of their sums (up to a
+    #: constant), so repeated rows may be merged (:func:`hetfx.rows.aggregate`).
+    exact_aggregation = False
+
     def stan_data(
         self,
         design: Design,
@@ -111,11 +129,57 @@ class Family:
         aggregate: bool,
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """The family's part of the Stan data, its initial values and notes for
-        ``fit.info``. By default the rows' W (without its intercept column)."""
-        from ..standata import design_matrix
+        ``fit.info``: by default the row-wise design and the outcome's
+        :meth:`row_sums` turned into data by :meth:`outcome_data`."""
+        from ..rows import aggregate as merge_rows
+        from ..rows import row_data
 
-        W = design_matrix(design, sc)[:, 1:]
-        return {"y_shift": 0.0, "N": design.n, "W": W}, {}, {}
+        rows = row_data(design, sc)
+        sums = self.row_sums(design, y, levels)
+        if aggregate and self.exact_aggregation:
+            rows, sums = merge_rows(rows, sums)
+        data = {"y_shift": 0.0, **rows.stan_data(), **self.outcome_data(sums, levels)}
+        return data, {}, {"aggregated_rows": rows.n}
+
+    def row_sums(
+        self, design: Design, y: np.ndarray, levels: list[Any] | None
+    ) -> dict[str, np.ndarray]:
+        """Per-row quantities of the likelihood, summed when rows are merged."""
+        return {"y": y}
+
+    def outcome_data(
+        self, sums: dict[str, np.ndarray], levels: list[Any] | None
+    ) -> dict[str, Any]:
+        """The Stan data of the outcome, from (possibly summed) :meth:`row_sums`."""
+        return {"y": sums["y"]}
+
+    def working_response(
+        self, data: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray, float, bool]:
+        """Weights and working response of one IRLS step from the intercept-only
+        model, per row of the Stan data; the sum of squares within merged rows;
+        whether the scale is unknown. By default the outcome itself."""
+        y = np.asarray(data["y"], dtype=float)
+        return np.ones_like(y), y, 0.0, True
+
+    def pilot_statistics(self, data: dict[str, Any], layout: Any) -> PilotStatistics:
+        """The :class:`PilotStatistics` of the row-wise Stan data, in chunks."""
+        from ..rows import RowData
+
+        w, z, within, estimate_scale = self.working_response(data)
+        rows = RowData(data["W"], data["t_group"], data["theta_slot"])
+        P = layout.P
+        gram, cross = np.zeros((P, P)), np.zeros(P)
+        for start in range(0, rows.n, 100_000):
+            part = slice(start, start + 100_000)
+            chunk = RowData(rows.W[part], rows.t_group[part], rows.theta_slot[:, part])
+            X = np.column_stack(
+                [np.ones(chunk.n), chunk.W, chunk.group_columns(layout.G)]
+            )
+            gram += X.T @ (w[part, None] * X)
+            cross += X.T @ (w[part] * z[part])
+        zwz = float(np.sum(w * z**2)) + within
+        return PilotStatistics(gram, cross, zwz, float(w.sum()), estimate_scale)
 
     # ------------------------------------------------- numpy, on the draws
     def mean(self, eta: np.ndarray) -> np.ndarray:
@@ -179,6 +243,13 @@ def observed_levels(y: np.ndarray, key: Any = None) -> list[Any]:
     if isinstance(series.dtype, pd.CategoricalDtype):
         return [lv for lv in series.cat.categories if (series == lv).any()]
     return sorted(pd.unique(series), key=key)
+
+
+def category_counts(y: np.ndarray, n_levels: int) -> np.ndarray:
+    """One row per unit, one column per category 1..K: the unit's count."""
+    counts = np.zeros((len(y), n_levels))
+    counts[np.arange(len(y)), np.asarray(y, dtype=int) - 1] = 1.0
+    return counts
 
 
 def level_codes(y: np.ndarray, levels: list[Any]) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""Bernoulli and binomial (logit link): repeated design rows are aggregated
-exactly into binomial counts."""
+"""Bernoulli and binomial (logit link): rows that share eta are summed into
+binomial counts (exact)."""
 
 from __future__ import annotations
 
@@ -38,12 +38,20 @@ class Binomial(Family):
     def _trials(self, extras, n: int) -> np.ndarray:
         return extras[self.trials] if self.trials else np.ones(n)
 
-    def stan_data(self, design, sc, summary, y, levels, aggregate):
-        from ..standata import binomial_rows
+    exact_aggregation = True
 
-        trials = self._trials(design.extras, design.n)
-        data = {"y_shift": 0.0, **binomial_rows(design, sc, y, trials, aggregate)}
-        return data, {}, {"aggregated_rows": data["N"]}
+    def row_sums(self, design, y, levels):
+        return {"y": y, "trials": self._trials(design.extras, design.n)}
+
+    def outcome_data(self, sums, levels):
+        return {
+            "y": sums["y"].round().astype(int),
+            "trials": sums["trials"].round().astype(int),
+        }
+
+    def working_response(self, data):
+        y, n = (np.asarray(data[k], dtype=float) for k in ("y", "trials"))
+        return binomial_working_response(y, n)
 
     def log_likelihood(self, y, eta, extra, extras):
         from scipy import stats
@@ -83,3 +91,13 @@ def binomial(trials: str) -> Binomial:
     if not isinstance(trials, str) or not trials:
         raise OptionError("binomial needs trials=, the name of the trials column.")
     return Binomial(trials=trials)
+
+
+def binomial_working_response(
+    y: np.ndarray, trials: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float, bool]:
+    """IRLS weights n p (1 - p) and working logits at the overall share p."""
+    p = float(np.clip(y.sum() / trials.sum(), 1e-3, 1 - 1e-3))
+    share = np.divide(y, trials, out=np.full_like(y, p), where=trials > 0)
+    info = p * (1 - p)
+    return trials * info, np.log(p / (1 - p)) + (share - p) / info, 0.0, False

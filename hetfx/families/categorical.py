@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..errors import DataError
-from .base import Family, level_codes, observed_levels
+from .base import Family, category_counts, level_codes, observed_levels
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,24 @@ class Categorical(Family):
             levels = [match[0]] + [lv for lv in levels if lv != match[0]]
         return level_codes(y, levels), levels
 
+    exact_aggregation = True  # category counts per distinct row
+
+    def row_sums(self, design, y, levels):
+        return {"counts": category_counts(y, len(levels))}
+
+    def outcome_data(self, sums, levels):
+        return {"counts": sums["counts"].round().astype(int), "C": len(levels)}
+
+    def working_response(self, data):
+        """Any non-reference category against the reference, as a binomial."""
+        from .binomial import binomial_working_response
+
+        counts = np.asarray(data["counts"], dtype=float)
+        n = counts.sum(axis=1)
+        return binomial_working_response(n - counts[:, 0], n)
+
     def stan_data(self, design, sc, summary, y, levels, aggregate):
         data, inits, info = super().stan_data(design, sc, summary, y, levels, aggregate)
-        data["y"] = y.astype(int)
-        data["C"] = len(levels)
         return data, inits, {**info, "levels": list(levels)}
 
 

@@ -25,14 +25,18 @@ class Poisson(Family):
     def check_outcome(self, values, label, extras):
         check_counts(values, label, self.name)
 
-    def stan_data(self, design, sc, summary, y, levels, aggregate):
-        data, inits, info = super().stan_data(design, sc, summary, y, levels, aggregate)
-        data["y"] = y.astype(int)
+    exact_aggregation = True  # sum of Poissons with one rate: Poisson
+
+    def row_sums(self, design, y, levels):
         exposure = design.extras[self.exposure] if self.exposure else None
-        data["log_exposure"] = (
-            np.log(exposure) if exposure is not None else np.zeros(design.n)
-        )
-        data["negbin"] = int("phi" in self.params)  # negative binomial
+        return {"y": y, "exposure": np.ones(design.n) if exposure is None else exposure}
+
+    def outcome_data(self, sums, levels):
+        data = {
+            "y": sums["y"].round().astype(int),
+            "log_exposure": np.log(sums["exposure"]),
+            "negbin": int("phi" in self.params),  # negative binomial
+        }
         if not data["negbin"]:  # the shared program reads a phi prior anyway
             data.update(
                 {
@@ -41,7 +45,14 @@ class Poisson(Family):
                     "prior_df_phi": np.ones(1),
                 }
             )
-        return data, inits, info
+        return data
+
+    def working_response(self, data):
+        y = np.asarray(data["y"], dtype=float)
+        exposure = np.exp(np.asarray(data["log_exposure"], dtype=float))
+        rate = max(y.sum() / exposure.sum(), 1e-6)
+        mu = rate * exposure
+        return mu, np.log(rate) + (y - mu) / mu, 0.0, False
 
     def log_likelihood(self, y, eta, extra, extras):
         from scipy import stats
@@ -58,6 +69,7 @@ class NegativeBinomial(Poisson):
 
     name: str = "negative_binomial"
     params: tuple[str, ...] = ("phi",)
+    exact_aggregation = False  # the sum of NB2 counts does not carry phi alone
 
     def log_likelihood(self, y, eta, extra, extras):
         from scipy import stats

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .base import Family
 
 
@@ -25,6 +27,18 @@ class Gaussian(Family):
         shift = data["y_shift"]
         data.update(summary.gaussian or sufficient_statistics(design, sc, shift))
         return data, {"sigma": summary.y_sd or 1.0}, {}
+
+    def pilot_statistics(self, data, layout):
+        """W'W, W'y and y'y are the sufficient statistics themselves."""
+        from .base import PilotStatistics
+
+        return PilotStatistics(
+            np.asarray(data["WtW"]),
+            np.asarray(data["Wty"]),
+            float(data["yty"]),
+            float(data["N"]),
+            True,
+        )
 
     def log_likelihood(self, y, eta, extra, extras):
         from scipy import stats

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
-from .base import Family, category_probs, level_codes, observed_levels
+from .base import (
+    Family,
+    category_counts,
+    category_probs,
+    level_codes,
+    observed_levels,
+)
 
 
 @dataclass(frozen=True)
@@ -40,11 +46,30 @@ class Ordinal(Family):
             )
         return level_codes(y, levels), levels
 
+    exact_aggregation = True  # category counts per distinct row
+
+    def row_sums(self, design, y, levels):
+        return {"counts": category_counts(y, len(levels))}
+
+    def outcome_data(self, sums, levels):
+        return {"counts": sums["counts"].round().astype(int), "n_cat": len(levels)}
+
     def stan_data(self, design, sc, summary, y, levels, aggregate):
         data, inits, info = super().stan_data(design, sc, summary, y, levels, aggregate)
-        data["y"] = y.astype(int)
-        data["n_cat"] = len(levels)
         return data, inits, {**info, "levels": list(levels)}
+
+    def working_response(self, data):
+        """The mean category of each row, weighted by its units, put on the
+        cumulative logit scale by the slope of E[y] in eta at the overall shares,
+        sum_k F_k (1 - F_k)."""
+        counts = np.asarray(data["counts"], dtype=float)
+        n = counts.sum(axis=1)
+        codes = np.arange(1, counts.shape[1] + 1)
+        score = counts @ codes / n
+        within = float(np.sum(counts * (codes[None, :] - score[:, None]) ** 2))
+        cumulative = np.cumsum(counts.sum(axis=0))[:-1] / n.sum()
+        slope = max(float(np.sum(cumulative * (1 - cumulative))), 1e-6)
+        return n * slope**2, score / slope, within / slope**2, True
 
     def expected(self, eta, extra):
         """The expected category, sum_k k P(y = k)."""

@@ -19,7 +19,7 @@ class StudentT(Family):
     def stan_data(self, design, sc, summary, y, levels, aggregate):
         data, _, info = super().stan_data(design, sc, summary, y, levels, aggregate)
         data["y_shift"] = summary.y_mean
-        data["y"] = y - data["y_shift"]
+        data["y"] = data["y"] - data["y_shift"]
         return data, {"sigma": summary.y_sd or 1.0}, info
 
     def log_likelihood(self, y, eta, extra, extras):

@@ -1,0 +1,160 @@
+"""Row-wise Stan data (group effects by index, exact aggregation) and the
+per-group choice of parameterisation; no sampling."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import hetfx
+from hetfx.design import build_design
+from hetfx.families import get_family
+from hetfx.layout import Layout
+from hetfx.parameterization import between_group_variance, choose
+from hetfx.rows import RowData, aggregate, row_data
+from hetfx.standata import build_stan_input, design_matrix, scaling
+
+
+def _frame(seed: int, n: int, continuous: bool, two_arms: bool) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "y": rng.integers(0, 2, n),
+            "x": rng.integers(0, 3, n) if not continuous else rng.normal(size=n),
+            "z1": rng.integers(0, 2, n),
+            "z2": rng.normal(size=n) if continuous else rng.integers(0, 3, n),
+            "t": rng.integers(0, 3 if two_arms else 2, n),
+        }
+    )
+    if two_arms:
+        df["t"] = df["t"].map({0: "c", 1: "a", 2: "b"})
+    return df
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(60, 300),
+    continuous=st.booleans(),
+    two_arms=st.booleans(),
+)
+def test_lookup_equals_the_group_columns_of_W(seed, n, continuous, two_arms):
+    """W_fixed and the index lookup hold exactly the columns of W; merged rows
+    keep every sum and every row's eta."""
+    df = _frame(seed, n, continuous, two_arms)
+    formula = "y ~ x | t : z1 + z2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        design = build_design(formula, df, control="c" if two_arms else None)
+    sc = scaling(design)
+    W = design_matrix(design, sc)
+    rows = row_data(design, sc)
+    layout = design.layout
+    np.testing.assert_array_equal(rows.W, W[:, 1 : layout.groups.start])
+    np.testing.assert_array_equal(rows.group_columns(layout.G), W[:, layout.groups])
+    merged, sums = aggregate(rows, {"y": df["y"].to_numpy(), "n": np.ones(n)})
+    assert sums["n"].sum() == n and sums["y"].sum() == df["y"].sum()
+    assert merged.n == len(np.unique(W, axis=0))
+    gamma = np.random.default_rng(seed).normal(size=layout.P - 1)
+
+    def eta(r: RowData) -> np.ndarray:
+        return (
+            r.W @ gamma[: r.W.shape[1]]
+            + r.group_columns(layout.G) @ gamma[r.W.shape[1] :]
+        )
+
+    # rows merged share eta, so sums of y * eta agree
+    assert float(sums["y"] @ eta(merged)) == pytest.approx(
+        float(df["y"].to_numpy() @ eta(rows)), rel=1e-9, abs=1e-9
+    )
+
+
+def test_every_family_aggregates_exactly_what_it_may():
+    sim = hetfx.datasets.simulate(n=600, n_modifiers=2, n_controls=0, seed=3)
+    df = sim.data.assign(
+        count=np.random.default_rng(1).poisson(2, 600),
+        level=np.random.default_rng(2).integers(1, 4, 600),
+        binary=np.random.default_rng(4).integers(0, 2, 600),
+    )
+    df["x"] = np.random.default_rng(3).integers(0, 2, 600)
+    rows = {}
+    for family, outcome in [
+        ("bernoulli", "binary"),
+        ("poisson", "count"),
+        ("negative_binomial", "count"),
+        ("ordinal", "level"),
+        ("categorical", "level"),
+        ("student_t", "count"),
+    ]:
+        design = build_design(f"{outcome} ~ x | treat : z1 + z2", df, warn_groups=False)
+        si = build_stan_input(design, get_family(family))
+        rows[family] = si.data["N"]
+        assert si.info["aggregated_rows"] == si.data["N"]
+        if family in ("ordinal", "categorical"):
+            assert si.data["counts"].sum() == 600
+    # x (2 values) x 4 modifier cells (main effects) x treated or not
+    for family in ("bernoulli", "poisson", "ordinal", "categorical"):
+        assert rows[family] == 16, (family, rows[family])
+    assert rows["negative_binomial"] == rows["student_t"] == 600
+
+
+def test_between_group_variance_is_the_method_of_moments_estimate():
+    rng = np.random.default_rng(0)
+    G = 400
+    zbar = rng.normal(size=(G, 1))
+    v = rng.uniform(0.01, 0.05, G)
+    b = 1 + 0.5 * zbar[:, 0] + rng.normal(0, 0.3, G) + rng.normal(0, np.sqrt(v))
+    assert between_group_variance(b, v, zbar) == pytest.approx(0.09, rel=0.2)
+    homogeneous = 1 + 0.5 * zbar[:, 0] + rng.normal(0, np.sqrt(v))
+    assert between_group_variance(homogeneous, v, zbar) < 0.005
+    # no more groups than columns: the spread is not identified
+    assert between_group_variance(b[:2], v[:2], zbar[:2]) == 0.0
+
+
+def _mixed_sizes(sigma_theta: float, seed: int = 2) -> pd.DataFrame:
+    """Six groups (z1 x z2) of 5 and of 500 treated units."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for g, size in enumerate([10, 1000, 10, 1000, 10, 1000]):
+        t = np.repeat([0, 1], size // 2)
+        effect = 0.3 + rng.normal(0, sigma_theta)
+        y = rng.normal(size=size) + t * effect
+        parts.append(pd.DataFrame({"y": y, "t": t, "z1": g % 2, "z2": g // 2}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_auto_centres_the_groups_the_data_pin_down():
+    design = build_design("y ~ 1 | t : z1 + z2", _mixed_sizes(0.3), warn_groups=False)
+    si = build_stan_input(design, get_family("gaussian"))
+    flags, v = si.data["noncentred"], si.data["pilot_variance"]
+    sizes = design.group_table()["n_treated"].to_numpy()
+    assert (flags[sizes == 500] < 0.1).all() and (flags[sizes == 5] > 0.6).all()
+    assert si.info["centred_groups"] == 3 and si.info["noncentred_groups"] == 3
+    # the program's adaptive weight reads each group's pilot sampling variance:
+    # between sigma^2 / n (a known baseline) and 2 sigma^2 / n (two means)
+    for n in (500, 5):
+        assert ((v[sizes == n] > 0.9 / n) & (v[sizes == n] < 2.4 / n)).all(), v
+    # no visible heterogeneity: every group non-centred
+    design = build_design("y ~ 1 | t : z1 + z2", _mixed_sizes(0.0), warn_groups=False)
+    si = build_stan_input(design, get_family("gaussian"))
+    assert (si.data["noncentred"] == 1).all() and si.info["centred_groups"] == 0
+    for forced, flag in (("noncentred", 1), ("centred", 0)):
+        si = build_stan_input(design, get_family("gaussian"), parameterization=forced)
+        assert (si.data["noncentred"] == flag).all()
+        assert (si.data["pilot_variance"] == 0).all()
+        assert si.info["parameterization"] == forced
+
+
+def test_choice_without_groups_and_bad_name():
+    layout = Layout.build(["x"], [("t", (), 0)])
+    weights, variances, note = choose("auto", {}, layout, get_family("gaussian"))
+    assert weights.shape == variances.shape == (0,)
+    assert note == {"parameterization": "auto"}
+    with pytest.raises(
+        hetfx.OptionError,
+        match="parameterization must be 'auto', 'noncentred' or 'centred', got 'x'",
+    ):
+        hetfx.HetModel("y ~ x | t : z", parameterization="x")
