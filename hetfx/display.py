@@ -50,6 +50,7 @@ def summary_text(fit: HetFit, prob: float = 0.9) -> str:
         f"{fit.info.get('n', '?')} units, {n_groups} groups, "
         f"{diag['chains']} chains x {diag['draws']} draws, seed {fit.seed}",
         f"  effects on the link scale: {fit.scale_name('link')}",
+        *sampling_notes(fit.info),
     ]
     for title, table in _tables(fit, prob):
         text = table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
@@ -63,6 +64,28 @@ def summary_text(fit: HetFit, prob: float = 0.9) -> str:
         ),
     ]
     return "\n".join(lines)
+
+
+def sampling_notes(info: dict) -> list[str]:
+    """How the fit was sampled: the program, the form of the group effects and
+    the equations fitted without group deviations."""
+    notes = []
+    program = info.get("program")
+    if program == "gaussian_collapsed":
+        notes.append("  sampled: sigma and sigma_theta, coefficients integrated out")
+    elif info.get("program_note"):
+        notes.append(f"  sampled: {info['program_note']}")
+    if "centred_groups" in info and program != "gaussian_collapsed":
+        notes.append(
+            f"  group effects: {info['centred_groups']} mostly centred, "
+            f"{info['noncentred_groups']} mostly non-centred (adaptive)"
+        )
+    plain = [label for label, kept in info.get("deviations", {}).items() if not kept]
+    if plain:
+        notes.append(
+            f"  no group deviations (interaction model) for: {', '.join(plain)}"
+        )
+    return notes
 
 
 def summary_html(fit: HetFit, prob: float = 0.9) -> str:

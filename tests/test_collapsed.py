@@ -48,6 +48,8 @@ def test_collapsed_and_uncollapsed_programs_agree(
     assert collapsed.info["program"] == "gaussian_collapsed"
     assert full.info["program"] == "gaussian"
     assert "collapsed=False" in full.info["program_note"]
+    assert "coefficients integrated out" in collapsed.summary()
+    assert "group effects:" in full.summary() and "collapsed=False" in full.summary()
     for table in ("effects", "modifiers", "coefficients", "ate"):
         _agree(getattr(collapsed, table)(), getattr(full, table)(), table)
     assert collapsed.diagnostics()["divergences"] == 0

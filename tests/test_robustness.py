@@ -33,6 +33,7 @@ def test_default_settings_sample_cleanly(
         assert fit.info["deviations"] == {"treat": False}
         assert "sigma_theta" not in set(fit.modifiers()["parameter"])
         assert (fit.idata.posterior["sigma_theta"].values == 0).all()
+        assert "no group deviations (interaction model) for: treat" in fit.summary()
     else:
         assert fit.info["deviations"] == {"treat": True}
 
