@@ -8,16 +8,19 @@ interpolates (Papaspiliopoulos, Roberts and Skold 2003): for a gaussian group
 mean with sampling variance v_g, w_g = v_g / (v_g + sigma_theta^2) makes u_g and
 mu_g independent a posteriori given sigma_theta.
 
-``parameterization="auto"`` uses that weight at the current sigma_theta (a
-valid change of variables: given sigma_theta the map from u_g to theta_g is
-affine), so a group moves towards the centred form where the posterior puts
-sigma_theta above its sampling sd and towards the non-centred one below it.
-v_g comes from a pilot no-pooling fit, one IRLS step from the intercept-only
-model on the Stan data (:meth:`hetfx.families.Family.pilot_statistics`). The
-weights are data, so one compiled program serves every choice. For ``fit.info``
-the method-of-moments (DerSimonian-Laird) estimate tau of the spread of the
-pilot estimates around a weighted regression on [1, zbar_g] says which groups
-are mostly centred (v_g < tau^2).
+``parameterization="auto"`` takes v_g from a pilot no-pooling fit, one IRLS
+step from the intercept-only model on the Stan data
+(:meth:`hetfx.families.Family.pilot_statistics`), and the method-of-moments
+(DerSimonian-Laird) estimate tau^2 of the spread of the pilot estimates around
+a weighted regression on [1, zbar_g]. With at least ``RELIABLE_DF`` residual
+degrees of freedom tau^2 is trusted and w_g = v_g / (v_g + tau^2) is fixed.
+With fewer (a handful of groups: sigma_theta's posterior then spans both
+regimes) the program uses the weight at the current sigma_theta instead, a
+valid change of variables since given sigma_theta the map from u_g to theta_g
+is affine: a group moves towards the centred form where the posterior puts
+sigma_theta above its sampling sd, towards the non-centred one below. The
+weights are data, so one compiled program serves every choice; ``fit.info``
+counts the groups that are mostly centred at tau (v_g < tau^2).
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ if TYPE_CHECKING:
     from .families import Family
     from .layout import Layout
 
+# With this many residual degrees of freedom the pilot tau^2 is trusted and the
+# weights are fixed at v_g / (v_g + tau^2); with fewer they adapt to sigma_theta
+RELIABLE_DF = 10
 NAMES = {
     "noncentred": "noncentred",
     "noncentered": "noncentred",
@@ -89,8 +95,9 @@ def choose(
         zbar = np.asarray(data["z_group"])[rows, block.lambdas]
         tau2 = between_group_variance(estimate[rows], variance[rows], zbar)
         tau.append(float(np.sqrt(tau2)))
-        variances[rows] = variance[rows]
         weights[rows] = variance[rows] / (variance[rows] + tau2)
+        if residual_df(zbar) < RELIABLE_DF:  # tau^2 says little: adapt in Stan
+            variances[rows] = variance[rows]
     centred = int((weights < 0.5).sum())
     return (
         weights,
@@ -102,6 +109,12 @@ def choose(
             "pilot_sigma_theta": tau,
         },
     )
+
+
+def residual_df(zbar: np.ndarray) -> int:
+    """Groups minus the columns of the regression on [1, zbar_g]."""
+    X = np.column_stack([np.ones(len(zbar)), zbar])
+    return len(zbar) - int(np.linalg.matrix_rank(X))
 
 
 def pilot_group_estimates(

@@ -342,9 +342,11 @@ class HetFit:
         posterior = self.idata.posterior[names]
         sizes = [posterior[v].size for v in names]
         keep = [v for v, s in zip(names, sizes, strict=True) if s > 0]
-        rhat = az.rhat(posterior[keep]) if keep else None
-        ess_b = az.ess(posterior[keep], method="bulk") if keep else None
-        ess_t = az.ess(posterior[keep], method="tail") if keep else None
+        with warnings.catch_warnings():  # constants (a fixed sigma_theta) give NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rhat = az.rhat(posterior[keep]) if keep else None
+            ess_b = az.ess(posterior[keep], method="bulk") if keep else None
+            ess_t = az.ess(posterior[keep], method="tail") if keep else None
 
         def extreme(ds, fn) -> float:
             if ds is None:

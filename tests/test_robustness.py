@@ -67,6 +67,8 @@ def test_small_and_large_groups_in_one_fit(bernoulli_model):
     assert set(sizes) == {5, 500}
     assert fit.info["parameterization"] == "auto"
     assert fit.info["centred_groups"] == 8 and fit.info["noncentred_groups"] == 8
+    # 11 residual degrees of freedom: the pilot's weights are used as they are
     si = hetfx.standata.build_stan_input(fit.design, fit.family_obj)
-    v = si.data["pilot_variance"]
-    assert v[sizes == 500].max() < v[sizes == 5].min()
+    w = si.data["noncentred"]
+    assert (w[sizes == 500] < 0.5).all() and (w[sizes == 5] > 0.5).all()
+    assert (si.data["pilot_variance"] == 0).all()
