@@ -12,6 +12,7 @@ hierarchical term anyway, ``deviations=False`` drops it from every equation.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 from .errors import OptionError
 from .groups import GroupingWarning
@@ -58,3 +59,17 @@ def equation_deviations(layout: Layout, deviations: bool | None = None) -> list[
             )
         out.append(keep)
     return out
+
+
+def zero_unused_scales(idata: Any, deviations: Any) -> None:
+    """sigma_theta of an equation without group deviations is 0 in the model
+    fitted (its draws came from the prior alone): tables, predictions for new
+    groups and diagnostics read 0."""
+    post = idata.posterior
+    if "sigma_theta" not in post:
+        return
+    values = post["sigma_theta"].values
+    for e, deviates in enumerate(deviations):
+        if not deviates:
+            values[:, :, e, ...] = 0.0
+    post["sigma_theta"].values = values

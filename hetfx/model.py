@@ -11,7 +11,7 @@ from .backends import Backend, Compiled, get_backend, sampler_options
 from .collapse import blocking_priors, check_collapsed
 from .design import Design, build_design
 from .design_options import DesignOptions
-from .deviations import check_deviations
+from .deviations import check_deviations, zero_unused_scales
 from .families import Family, get_family
 from .formula import parse_formula
 from .groups import validate_bins
@@ -267,7 +267,7 @@ class HetModel:
             compiled, stan_input.data, stan_input.inits, options, stan_input.coords
         )
         seconds = time.perf_counter() - start
-        fix_unused_scales(idata, stan_input.data["deviations"])
+        zero_unused_scales(idata, stan_input.data["deviations"])
         info = {
             **stan_input.info,
             "n": design.n,
@@ -322,20 +322,6 @@ class HetModel:
         allow; ``prior_summary()`` shows the priors scaled to ``data``.
         """
         return self.fit(data, prior_only=True, **kwargs)
-
-
-def fix_unused_scales(idata: Any, deviations: Any) -> None:
-    """sigma_theta of an equation without group deviations is 0 in the model
-    fitted (its draws came from the prior alone): tables, predictions for new
-    groups and diagnostics read 0."""
-    post = idata.posterior
-    if "sigma_theta" not in post:
-        return
-    values = post["sigma_theta"].values
-    for e, deviates in enumerate(deviations):
-        if not deviates:
-            values[:, :, e, ...] = 0.0
-    post["sigma_theta"].values = values
 
 
 def example_input(family: Family) -> StanInput:

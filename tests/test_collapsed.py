@@ -74,3 +74,60 @@ def test_collapsed_reproduces_and_student_t_priors_use_the_full_program(
         hetfx.HetModel(formula, priors={"lambda": StudentT(3, 0, 1)}, collapsed=True)
     with pytest.raises(hetfx.OptionError, match="needs the gaussian family"):
         hetfx.HetModel(formula, family="bernoulli", collapsed=True)
+
+
+@pytest.mark.sampling
+def test_collapsed_likelihood_is_the_gaussian_marginal(gaussian_model):
+    """Stan's collapsed log density (with minus without the likelihood) against
+    numpy's log N(y | W M mu_r, sigma^2 I + W M Sigma_r M'W') at several values
+    of sigma and sigma_theta: equal up to a constant."""
+    from scipy import stats
+
+    import stan
+    from hetfx.backends.pystan_backend import to_pystan_data
+    from hetfx.design import build_design
+    from hetfx.families import get_family
+    from hetfx.standata import build_stan_input, design_matrix, scaling
+
+    sim = hetfx.datasets.simulate(n=300, n_modifiers=2, seed=8)
+    design = build_design(sim.formula, sim.data, warn_groups=False)
+    d = build_stan_input(design, get_family("gaussian")).data
+    full, prior = (
+        stan.build(gaussian_model.program, data=to_pystan_data(x), random_seed=1)
+        for x in (d, {**d, "prior_only": 1})
+    )
+    K, E, L, G = d["K"], d["E"], d["L"], d["G"]
+    F = 1 + K + E + L
+    W = design_matrix(design, scaling(design))
+    y = design.y - d["y_shift"]
+    # prior of phi on the scale of W, and theta_g = a + zbar_g lambda + delta_g
+    mean = np.r_[
+        d["prior_loc_alpha"] - d["y_shift"],
+        d["prior_loc_beta"] * d["x_scale"],
+        d["prior_loc_a"],
+        d["prior_loc_lambda"] * d["z_scale"],
+    ]
+    sd = np.r_[
+        d["prior_scale_alpha"],
+        d["prior_scale_beta"] * d["x_scale"],
+        d["prior_scale_a"],
+        d["prior_scale_lambda"] * d["z_scale"],
+    ]
+    A = np.zeros((G, F))
+    A[np.arange(G), 1 + K + d["group_eq"] - 1] = 1
+    A[:, 1 + K + E :] = (d["z_group"] - d["z_mean"]) / d["z_scale"]
+    M = np.block([[np.eye(F), np.zeros((F, G))], [A, np.eye(G)]])
+    gaps = []
+    for sigma, sigma_theta in ((0.9, 0.2), (1.1, 0.5), (1.0, 0.05)):
+        cov_r = np.diag(np.r_[sd**2, np.full(G, sigma_theta**2)])
+        WM = W @ M
+        cov = sigma**2 * np.eye(len(y)) + WM @ cov_r @ WM.T
+        numpy_ll = stats.multivariate_normal.logpdf(
+            y, WM @ np.r_[mean, np.zeros(G)], cov
+        )
+        u = full.unconstrain_pars({"sigma": sigma, "sigma_theta": [sigma_theta]})
+        stan_ll = full.log_prob(u, adjust_transform=False) - prior.log_prob(
+            u, adjust_transform=False
+        )
+        gaps.append(stan_ll - numpy_ll)
+    np.testing.assert_allclose(gaps, gaps[0], atol=1e-6)
