@@ -137,11 +137,10 @@ def pilot_group_estimates(
 def between_group_variance(b: np.ndarray, v: np.ndarray, zbar: np.ndarray) -> float:
     """DerSimonian-Laird tau^2 of ``b`` (variances ``v``) around a weighted
     regression on [1, zbar]; 0 when there are no more groups than columns."""
-    X = np.column_stack([np.ones(len(b)), zbar])
-    rank = np.linalg.matrix_rank(X)
-    df = len(b) - rank
+    df = residual_df(zbar)
     if df <= 0:
         return 0.0
+    X = np.column_stack([np.ones(len(b)), zbar])
     w = 1.0 / v
     XtWX_inv = np.linalg.pinv(X.T @ (w[:, None] * X))
     fitted = X @ (XtWX_inv @ (X.T @ (w * b)))

@@ -139,12 +139,19 @@ class Family:
         if aggregate and self.exact_aggregation:
             rows, sums = merge_rows(rows, sums)
         data = {"y_shift": 0.0, **rows.stan_data(), **self.outcome_data(sums, levels)}
-        return data, {}, {"aggregated_rows": rows.n}
+        info: dict[str, Any] = {"aggregated_rows": rows.n}
+        if levels is not None:
+            info["levels"] = list(levels)
+        return data, {}, info
 
     def row_sums(
         self, design: Design, y: np.ndarray, levels: list[Any] | None
     ) -> dict[str, np.ndarray]:
-        """Per-row quantities of the likelihood, summed when rows are merged."""
+        """Per-row quantities of the likelihood, summed when rows are merged:
+        the outcome, or for categorical outcomes (``levels``) its count in each
+        category."""
+        if levels is not None:
+            return {"counts": category_counts(y, len(levels))}
         return {"y": y}
 
     def outcome_data(

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .base import Family, category_counts, level_codes, observed_levels
+from .base import Family, level_codes, observed_levels
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,6 @@ class Categorical(Family):
 
     exact_aggregation = True  # category counts per distinct row
 
-    def row_sums(self, design, y, levels):
-        return {"counts": category_counts(y, len(levels))}
-
     def outcome_data(self, sums, levels):
         return {"counts": sums["counts"].round().astype(int), "C": len(levels)}
 
@@ -55,10 +52,6 @@ class Categorical(Family):
         counts = np.asarray(data["counts"], dtype=float)
         n = counts.sum(axis=1)
         return binomial_working_response(n - counts[:, 0], n)
-
-    def stan_data(self, design, sc, summary, y, levels, aggregate):
-        data, inits, info = super().stan_data(design, sc, summary, y, levels, aggregate)
-        return data, inits, {**info, "levels": list(levels)}
 
 
 def categorical(reference: Any = None) -> Categorical:

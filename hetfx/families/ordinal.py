@@ -10,7 +10,6 @@ import numpy as np
 from ..errors import DataError
 from .base import (
     Family,
-    category_counts,
     category_probs,
     level_codes,
     observed_levels,
@@ -48,15 +47,8 @@ class Ordinal(Family):
 
     exact_aggregation = True  # category counts per distinct row
 
-    def row_sums(self, design, y, levels):
-        return {"counts": category_counts(y, len(levels))}
-
     def outcome_data(self, sums, levels):
         return {"counts": sums["counts"].round().astype(int), "n_cat": len(levels)}
-
-    def stan_data(self, design, sc, summary, y, levels, aggregate):
-        data, inits, info = super().stan_data(design, sc, summary, y, levels, aggregate)
-        return data, inits, {**info, "levels": list(levels)}
 
     def working_response(self, data):
         """The mean category of each row, weighted by its units, put on the
