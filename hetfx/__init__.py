@@ -1,11 +1,10 @@
 """hetfx: Bayesian hierarchical models of heterogeneous treatment effects."""
 
-from . import contrasts, datasets, families, priors
-from .baseline import ols_interactions
-from .batch import BatchError, Job, fit_many, read_jobs, read_manifest
-from .checks import compare
-from .design import groups
-from .errors import (
+from hetfx import datasets, families, priors
+from hetfx.batch.jobs import BatchError, Job, fit_many, read_jobs, read_manifest
+from hetfx.design.build import groups
+from hetfx.design.grouping import GroupingWarning
+from hetfx.errors import (
     BackendError,
     DataError,
     FormulaError,
@@ -14,14 +13,16 @@ from .errors import (
     PriorError,
     SamplingError,
 )
-from .families import Family
-from .groups import GroupingWarning
-from .marginal import datagrid
-from .model import HetModel, fit
-from .persist import load
-from .prediction import ExtrapolationWarning
-from .results import ConvergenceWarning, HetFit
-from .tables import table
+from hetfx.families import Family
+from hetfx.model import HetModel, fit
+from hetfx.results import contrasts
+from hetfx.results.baseline import ols_interactions
+from hetfx.results.checks import compare
+from hetfx.results.fit import ConvergenceWarning, HetFit
+from hetfx.results.marginal import datagrid
+from hetfx.results.persist import load
+from hetfx.results.prediction import ExtrapolationWarning
+from hetfx.results.tables import table
 
 __version__ = "0.1.0"
 

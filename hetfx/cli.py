@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__
-from .datasets import FAMILIES as SIM_FAMILIES
-from .errors import HetfxError, OptionError, hetfx_warnings
+from hetfx import __version__
+from hetfx.datasets import FAMILIES as SIM_FAMILIES
+from hetfx.errors import HetfxError, OptionError, hetfx_warnings
 
 EXIT_OK, EXIT_USER, EXIT_FAIL = 0, 2, 1
 
@@ -36,8 +36,8 @@ def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Fit the built-in simulated experiment and compare with the truth."""
-    from .datasets import simulate
-    from .model import fit
+    from hetfx.datasets import simulate
+    from hetfx.model import fit
 
     sim = simulate(
         n=args.n, n_modifiers=args.modifiers, family=args.family, seed=args.seed
@@ -147,7 +147,7 @@ def _output_folder(args: argparse.Namespace) -> Path:
 
 
 def _family(args: argparse.Namespace) -> Any:
-    from .families import get_family
+    from hetfx.families import get_family
 
     options = {
         k: getattr(args, k)
@@ -159,9 +159,9 @@ def _family(args: argparse.Namespace) -> Any:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit a formula to a data file; print and write the tables and plots."""
-    from .batch import write_results
-    from .model import HetModel
-    from .priors import parse_priors
+    from hetfx.batch.jobs import write_results
+    from hetfx.model import HetModel
+    from hetfx.priors import parse_priors
 
     out = _output_folder(args)
     model = HetModel(
@@ -227,7 +227,7 @@ def _write_plots(result: Any, out: Path) -> int:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     """Run the jobs of a TOML job file; exit 1 when a job failed."""
-    from .batch import fit_many, read_jobs
+    from hetfx.batch.jobs import fit_many, read_jobs
 
     jobs, settings = read_jobs(args.jobs)
     out = args.out or settings.get("out")
@@ -309,8 +309,8 @@ def cmd_install_cmdstan(args: argparse.Namespace) -> int:
 
 def cmd_groups(args: argparse.Namespace) -> int:
     """Print the group table of a formula on a data file."""
-    from .design import groups
-    from .io import read_data
+    from hetfx.design.build import groups
+    from hetfx.io import read_data
 
     data = read_data(args.data)
     with warnings.catch_warnings(record=True) as caught:
@@ -329,10 +329,10 @@ def cmd_groups(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     """Precompile every program (one per likelihood structure) for the backend."""
-    from .datasets import FAMILY_OPTIONS
-    from .families import get_family
-    from .model import HetModel
-    from .program import PROGRAMS, program_of
+    from hetfx.datasets import FAMILY_OPTIONS
+    from hetfx.families import get_family
+    from hetfx.model import HetModel
+    from hetfx.program.render import PROGRAMS, program_of
 
     programs = list(PROGRAMS)
     if args.family:  # every program a family runs (gaussian: two)
@@ -359,9 +359,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Show the backends, CmdStan, the cache folder and the programs in it."""
-    from .backends import BACKENDS
-    from .backends.cache import cache_dir, folder_size, list_programs, read_meta
-    from .program import PROGRAMS
+    from hetfx.backends import BACKENDS
+    from hetfx.backends.cache import cache_dir, folder_size, list_programs, read_meta
+    from hetfx.program.render import PROGRAMS
 
     print(f"hetfx {__version__}")
     for name, cls in BACKENDS.items():

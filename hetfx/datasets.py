@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .downloads import Source, fetch
-from .errors import DataError, OptionError
-from .groups import format_value
+from hetfx.design.grouping import format_value
+from hetfx.downloads import Source, fetch
+from hetfx.errors import DataError, OptionError
 
 FAMILIES = (
     "gaussian",
@@ -71,7 +71,7 @@ class Simulation:
     @property
     def family_object(self):
         """The hetfx family to fit the simulation with (trials, exposure set)."""
-        from .families import get_family
+        from hetfx.families import get_family
 
         return get_family(self.family, **FAMILY_OPTIONS.get(self.family, {}))
 

@@ -16,8 +16,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .backends.cache import cache_dir
-from .errors import DataError
+from hetfx.backends.cache import cache_dir
+from hetfx.errors import DataError
 
 TIMEOUT = 60.0
 

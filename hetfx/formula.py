@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import FormulaError
+from hetfx.errors import FormulaError
 
 _NAME = re.compile(r"^(?:[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`)$")
 _CATEGORICAL = re.compile(r"(?<![\w.])C\(\s*(`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*)")

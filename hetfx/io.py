@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import DataError
+from hetfx.errors import DataError
 
 READERS = {
     ".csv": pd.read_csv,

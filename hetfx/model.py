@@ -6,21 +6,26 @@ import os
 import time
 from typing import Any
 
-from . import partitions
-from .backends import Backend, Compiled, get_backend, sampler_options
-from .collapse import blocking_priors, check_collapsed
-from .design import Design, build_design
-from .design_options import DesignOptions
-from .deviations import check_deviations, zero_unused_scales
-from .families import Family, get_family
-from .formula import parse_formula
-from .groups import validate_bins
-from .io import read_data
-from .parameterization import check_parameterization
-from .priors import summary_table, validate_priors
-from .program import render
-from .results import HetFit
-from .standata import DesignSummary, StanInput, build_stan_input, prior_keys
+from hetfx.backends import Backend, Compiled, get_backend, sampler_options
+from hetfx.design import partitions
+from hetfx.design.build import Design, build_design
+from hetfx.design.grouping import validate_bins
+from hetfx.design.options import DesignOptions
+from hetfx.families import Family, get_family
+from hetfx.formula import parse_formula
+from hetfx.io import read_data
+from hetfx.priors import summary_table, validate_priors
+from hetfx.program.collapse import blocking_priors, check_collapsed
+from hetfx.program.deviations import check_deviations, zero_unused_scales
+from hetfx.program.parameterization import check_parameterization
+from hetfx.program.render import render
+from hetfx.program.standata import (
+    DesignSummary,
+    StanInput,
+    build_stan_input,
+    prior_keys,
+)
+from hetfx.results.fit import HetFit
 
 # The collapsed gaussian program samples sigma and sigma_theta alone; the
 # half-normal tails of sigma_theta are steep on the log scale, and a smaller step
@@ -326,7 +331,7 @@ class HetModel:
 
 def example_input(family: Family) -> StanInput:
     """Stan data of a tiny simulated design, to compile a program without data."""
-    from .datasets import simulate
+    from hetfx.datasets import simulate
 
     sim = simulate(n=60, n_modifiers=2, n_controls=1, family=family.name, seed=1)
     fam = sim.family_object

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import PriorError
+from hetfx.errors import PriorError
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import hetfx
-from hetfx.standata import build_stan_input
+from hetfx.program.standata import build_stan_input
 
 NAMES = ["y", "x", "t", "z1", "z2", "w"]
 N = 40

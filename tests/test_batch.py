@@ -13,7 +13,7 @@ import pytest
 
 import hetfx
 from hetfx.backends.cache import list_programs
-from hetfx.batch import as_job, read_jobs
+from hetfx.batch.jobs import as_job, read_jobs
 
 FORMULA = "y ~ x1 | treat : z1 + z2 + z3"
 FAST = {"chains": 2, "iter_warmup": 150, "iter_sampling": 150}

@@ -109,9 +109,9 @@ def test_stan_data_serialises_for_both_backends(tmp_path):
 
     from cmdstanpy import write_stan_json
 
-    from hetfx.design import build_design
+    from hetfx.design.build import build_design
     from hetfx.families import get_family
-    from hetfx.standata import build_stan_input
+    from hetfx.program.standata import build_stan_input
 
     sim = hetfx.datasets.simulate(n=200, n_modifiers=2, seed=1)
     data = build_stan_input(

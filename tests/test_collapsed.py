@@ -85,9 +85,9 @@ def test_collapsed_likelihood_is_the_gaussian_marginal(gaussian_model):
 
     import stan
     from hetfx.backends.pystan_backend import to_pystan_data
-    from hetfx.design import build_design
+    from hetfx.design.build import build_design
     from hetfx.families import get_family
-    from hetfx.standata import build_stan_input, design_matrix, scaling
+    from hetfx.program.standata import build_stan_input, design_matrix, scaling
 
     sim = hetfx.datasets.simulate(n=300, n_modifiers=2, seed=8)
     design = build_design(sim.formula, sim.data, warn_groups=False)

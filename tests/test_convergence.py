@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import hetfx
-from hetfx.convergence import STUCK_ADVICE, chain_table, messages
+from hetfx.results.convergence import STUCK_ADVICE, chain_table, messages
 
 pytestmark = pytest.mark.sampling
 

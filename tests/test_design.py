@@ -4,8 +4,8 @@ import pytest
 
 import hetfx
 from hetfx import DataError, OptionError
-from hetfx.data import MissingDataWarning
-from hetfx.design import build_design
+from hetfx.design.build import build_design
+from hetfx.design.data import MissingDataWarning
 
 
 def test_main_effects_add_constituent_terms(small_frame):

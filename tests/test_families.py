@@ -10,9 +10,9 @@ from scipy import stats
 
 import hetfx
 from hetfx import DataError, OptionError
-from hetfx.design import build_design
+from hetfx.design.build import build_design
 from hetfx.families import get_family
-from hetfx.standata import build_stan_input
+from hetfx.program.standata import build_stan_input
 
 FAST = {"chains": 4, "iter_warmup": 500, "iter_sampling": 500}
 NEW_FAMILIES = ["binomial", "poisson", "negative_binomial", "student_t", "ordinal"]
@@ -318,7 +318,7 @@ def test_numpy_log_likelihood_equals_stan(
     Stan likelihood of merged rows against that of the rows one by one."""
     import stan
     from hetfx.backends.pystan_backend import to_pystan_data
-    from hetfx.checks import log_likelihood
+    from hetfx.results.checks import log_likelihood
 
     sim = hetfx.datasets.simulate(n=400, n_modifiers=2, family=family, seed=5)
     # discrete controls, so that rows repeat and merging has work to do

@@ -15,7 +15,7 @@ from conftest import TOMZ_WEEKS
 from hetfx import DataError, OptionError
 from hetfx.backends import cache
 from hetfx.backends.options import interactive, sampler_options
-from hetfx.batch import Job
+from hetfx.batch.jobs import Job
 
 
 def _survey(n: int = 400, seed: int = 0) -> pd.DataFrame:

@@ -4,8 +4,8 @@ import pytest
 
 import hetfx
 from hetfx import DataError, GroupingWarning, OptionError
-from hetfx.design import build_design
-from hetfx.groups import NO_GROUP
+from hetfx.design.build import build_design
+from hetfx.design.grouping import NO_GROUP
 
 
 def frame(**cols):

@@ -137,7 +137,7 @@ def test_intercept_at_means_and_extrapolation_warning(fit, sim):
 
 def test_partial_contrasts_average_the_matching_groups(fit):
     eff = fit.effects()
-    table, draws = hetfx.contrasts.group_draws(fit)
+    table, draws = hetfx.results.contrasts.group_draws(fit)
 
     def average(z1):
         rows = np.flatnonzero(table["z1"].astype(int) == z1)

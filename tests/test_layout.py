@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import hetfx
-from hetfx.groups import NO_GROUP
-from hetfx.layout import Layout
-from hetfx.standata import build_stan_input, design_matrix, scaling
+from hetfx.design.grouping import NO_GROUP
+from hetfx.design.layout import Layout
+from hetfx.program.standata import build_stan_input, design_matrix, scaling
 
 
 @st.composite

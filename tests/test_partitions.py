@@ -9,12 +9,12 @@ import pytest
 dd = pytest.importorskip("dask.dataframe")
 
 import hetfx  # noqa: E402
-from hetfx.partitions import (  # noqa: E402
+from hetfx.design.partitions import (  # noqa: E402
     approximate_quantiles,
     is_partitioned,
     summarise_partitions,
 )
-from hetfx.standata import build_stan_input  # noqa: E402
+from hetfx.program.standata import build_stan_input  # noqa: E402
 
 
 def frame(n=3000, seed=5):

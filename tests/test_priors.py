@@ -3,7 +3,7 @@ import pytest
 
 import hetfx
 from hetfx import PriorError
-from hetfx.design import build_design
+from hetfx.design.build import build_design
 from hetfx.families import get_family
 from hetfx.priors import (
     Cauchy,
@@ -14,7 +14,7 @@ from hetfx.priors import (
     StudentT,
     validate_priors,
 )
-from hetfx.standata import build_stan_input
+from hetfx.program.standata import build_stan_input
 
 KEYS = ["alpha", "beta", "a", "lambda", "sigma_theta", "sigma"]
 

@@ -68,7 +68,7 @@ def test_small_and_large_groups_in_one_fit(bernoulli_model):
     assert fit.info["parameterization"] == "auto"
     assert fit.info["centred_groups"] == 8 and fit.info["noncentred_groups"] == 8
     # 11 residual degrees of freedom: the pilot's weights are used as they are
-    si = hetfx.standata.build_stan_input(fit.design, fit.family_obj)
+    si = hetfx.program.standata.build_stan_input(fit.design, fit.family_obj)
     w = si.data["noncentred"]
     assert (w[sizes == 500] < 0.5).all() and (w[sizes == 5] > 0.5).all()
     assert (si.data["pilot_variance"] == 0).all()

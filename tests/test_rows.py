@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hetfx
-from hetfx.design import build_design
+from hetfx.design.build import build_design
+from hetfx.design.layout import Layout
 from hetfx.families import get_family
-from hetfx.layout import Layout
-from hetfx.parameterization import between_group_variance, choose
-from hetfx.rows import RowData, aggregate, row_data
-from hetfx.standata import build_stan_input, design_matrix, scaling
+from hetfx.program.parameterization import between_group_variance, choose
+from hetfx.program.rows import RowData, aggregate, row_data
+from hetfx.program.standata import build_stan_input, design_matrix, scaling
 
 
 def _frame(seed: int, n: int, continuous: bool, two_arms: bool) -> pd.DataFrame:

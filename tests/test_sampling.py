@@ -12,10 +12,10 @@ from scipy import stats
 
 import hetfx
 from hetfx import ConvergenceWarning, SamplingError
-from hetfx.design import build_design
+from hetfx.design.build import build_design
 from hetfx.families import get_family
-from hetfx.results import STAT_COLUMNS
-from hetfx.standata import build_stan_input
+from hetfx.program.standata import build_stan_input
+from hetfx.results.fit import STAT_COLUMNS
 
 pytestmark = pytest.mark.sampling
 FAST = {"chains": 4, "iter_warmup": 500, "iter_sampling": 500}

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..errors import BackendError, OptionError
-from .base import Backend, Compiled
-from .cmdstan_backend import CmdStanBackend
-from .options import SamplerOptions, sampler_options
-from .pystan_backend import PystanBackend
+from hetfx.backends.base import Backend, Compiled
+from hetfx.backends.cmdstan_backend import CmdStanBackend
+from hetfx.backends.options import SamplerOptions, sampler_options
+from hetfx.backends.pystan_backend import PystanBackend
+from hetfx.errors import BackendError, OptionError
 
 BACKENDS: dict[str, type[Backend]] = {
     "cmdstanpy": CmdStanBackend,

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .options import SamplerOptions
+from hetfx.backends.options import SamplerOptions
 
 if TYPE_CHECKING:
     import arviz as az

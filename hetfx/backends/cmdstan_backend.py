@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SamplingError
-from ..program import program_hash
-from . import cache
-from .base import Backend, Compiled, dims_for
-from .options import SamplerOptions
+from hetfx.backends import cache
+from hetfx.backends.base import Backend, Compiled, dims_for
+from hetfx.backends.options import SamplerOptions
+from hetfx.errors import SamplingError
+from hetfx.program.render import program_hash
 
 if TYPE_CHECKING:
     import arviz as az

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import OptionError
+from hetfx.errors import OptionError
 
 KNOWN = (
     "chains",

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import SamplingError
-from . import cache
-from .base import Backend, Compiled, dims_for
-from .options import SamplerOptions
+from hetfx.backends import cache
+from hetfx.backends.base import Backend, Compiled, dims_for
+from hetfx.backends.options import SamplerOptions
+from hetfx.errors import SamplingError
 
 if TYPE_CHECKING:
     import arviz as az

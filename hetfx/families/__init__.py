@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from typing import Any
 
-from ..errors import OptionError
-from .base import Family, category_probs
-from .binomial import Bernoulli, Binomial, bernoulli, binomial
-from .categorical import Categorical, categorical
-from .count import NegativeBinomial, Poisson, negative_binomial, poisson
-from .gaussian import Gaussian, gaussian
-from .ordinal import Ordinal, ordinal
-from .student_t import StudentT, student_t
+from hetfx.errors import OptionError
+from hetfx.families.base import Family, category_probs
+from hetfx.families.binomial import Bernoulli, Binomial, bernoulli, binomial
+from hetfx.families.categorical import Categorical, categorical
+from hetfx.families.count import NegativeBinomial, Poisson, negative_binomial, poisson
+from hetfx.families.gaussian import Gaussian, gaussian
+from hetfx.families.ordinal import Ordinal, ordinal
+from hetfx.families.student_t import StudentT, student_t
 
 FAMILIES: dict[str, Any] = {
     "gaussian": gaussian,

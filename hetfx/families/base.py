@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import DataError, OptionError
+from hetfx.errors import DataError, OptionError
 
 if TYPE_CHECKING:
-    from ..design import Design
-    from ..standata import DesignSummary, Scaling
+    from hetfx.design.build import Design
+    from hetfx.program.standata import DesignSummary, Scaling
 
 
 @dataclass(frozen=True)
@@ -131,8 +131,8 @@ class Family:
         """The family's part of the Stan data, its initial values and notes for
         ``fit.info``: by default the row-wise design and the outcome's
         :meth:`row_sums` turned into data by :meth:`outcome_data`."""
-        from ..rows import aggregate as merge_rows
-        from ..rows import row_data
+        from hetfx.program.rows import aggregate as merge_rows
+        from hetfx.program.rows import row_data
 
         rows = row_data(design, sc)
         sums = self.row_sums(design, y, levels)
@@ -171,7 +171,7 @@ class Family:
 
     def pilot_statistics(self, data: dict[str, Any], layout: Any) -> PilotStatistics:
         """The :class:`PilotStatistics` of the row-wise Stan data, in chunks."""
-        from ..rows import RowData
+        from hetfx.program.rows import RowData
 
         w, z, within, estimate_scale = self.working_response(data)
         rows = RowData(data["W"], data["t_group"], data["theta_slot"])

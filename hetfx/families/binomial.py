@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DataError, OptionError
-from .base import Family, check_counts
+from hetfx.errors import DataError, OptionError
+from hetfx.families.base import Family, check_counts
 
 
 @dataclass(frozen=True)

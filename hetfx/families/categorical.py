@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
-from .base import Family, level_codes, observed_levels
+from hetfx.errors import DataError
+from hetfx.families.base import Family, level_codes, observed_levels
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Categorical(Family):
 
     def working_response(self, data):
         """Any non-reference category against the reference, as a binomial."""
-        from .binomial import binomial_working_response
+        from hetfx.families.binomial import binomial_working_response
 
         counts = np.asarray(data["counts"], dtype=float)
         n = counts.sum(axis=1)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Family, check_counts
+from hetfx.families.base import Family, check_counts
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Family
+from hetfx.families.base import Family
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Gaussian(Family):
     params: tuple[str, ...] = ("sigma",)
 
     def stan_data(self, design, sc, summary, y, levels, aggregate):
-        from ..standata import sufficient_statistics
+        from hetfx.program.standata import sufficient_statistics
 
         data: dict[str, Any] = {"y_shift": summary.y_mean}
         shift = data["y_shift"]
@@ -30,7 +30,7 @@ class Gaussian(Family):
 
     def pilot_statistics(self, data, layout):
         """W'W, W'y and y'y are the sufficient statistics themselves."""
-        from .base import PilotStatistics
+        from hetfx.families.base import PilotStatistics
 
         return PilotStatistics(
             np.asarray(data["WtW"]),

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DataError
-from .base import (
+from hetfx.errors import DataError
+from hetfx.families.base import (
     Family,
     category_probs,
     level_codes,

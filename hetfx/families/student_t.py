@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Family
+from hetfx.families.base import Family
 
 
 @dataclass(frozen=True)

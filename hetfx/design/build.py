@@ -1,0 +1,434 @@
+"""Build the design of a hetfx model: y, X, and per equation T, Z and groups.
+
+formula -> (clean frame) -> formulaic matrices -> :class:`Design`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hetfx.design.data import as_frame, check_finite, check_variables, drop_missing
+from hetfx.design.grouping import (
+    NO_GROUP,
+    Grouping,
+    GroupingWarning,
+    make_grouping,
+    validate_bins,
+    warn_about_groups,
+)
+from hetfx.design.layout import Layout
+from hetfx.design.options import DesignOptions
+from hetfx.design.treatment import Arm, arms_for
+from hetfx.errors import DataError, FormulaError
+from hetfx.formula import ParsedFormula, parse_formula
+
+
+@dataclass
+class Equation:
+    """One heterogeneity equation: tau_e,i = a_e + Z_e,i lambda_e + sigma_e u_e,g(i).
+
+    Attributes
+    ----------
+    arm : Arm
+        The treatment column T_e and the treated units.
+    Z : numpy.ndarray
+        Modifier design (N x L_e), raw values, no intercept.
+    z_names : list of str
+        Column names of Z.
+    modifiers : list of str
+        Modifier variables (what the groups are made of).
+    grouping : Grouping
+        Group of every unit and the group table.
+    """
+
+    arm: Arm
+    Z: np.ndarray
+    z_names: list[str]
+    modifiers: list[str]
+    grouping: Grouping
+    _group_means: np.ndarray | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    @property
+    def label(self) -> str:
+        return self.arm.label
+
+    @property
+    def pooled(self) -> bool:
+        """Whether the equation has modifier groups (else one pooled effect)."""
+        return bool(self.modifiers)
+
+    @property
+    def n_groups(self) -> int:
+        return self.grouping.n_groups if self.pooled else 0
+
+    def group_means(self) -> np.ndarray:
+        """zbar_g: mean Z over each group's treated units, shape (G_e, L_e).
+
+        Computed once: the design matrix asks for it in every chunk of rows.
+        """
+        if self._group_means is None:
+            idx = self.grouping.index
+            has = idx != NO_GROUP
+            counts = np.bincount(idx[has], minlength=self.n_groups)
+            sums = np.zeros((self.n_groups, self.Z.shape[1]))
+            np.add.at(sums, idx[has], self.Z[has])
+            self._group_means = sums / np.maximum(counts, 1)[:, None]
+        return self._group_means
+
+
+@dataclass
+class Design:
+    """Everything the Stan program needs, plus the labels the tables need."""
+
+    formula: ParsedFormula
+    y: np.ndarray
+    X: np.ndarray
+    x_names: list[str]
+    equations: list[Equation]
+    frame: pd.DataFrame
+    n_dropped: int = 0
+    specs: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    n_rows: int | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.y.shape[0]) if self.n_rows is None else self.n_rows
+
+    @property
+    def layout(self) -> Layout:
+        """The column blocks of W and the equations' places in lambda, theta."""
+        return Layout.from_design(self)
+
+    @property
+    def has_rows(self) -> bool:
+        """False for designs summarised partition by partition (no rows kept)."""
+        return self.n_rows is None
+
+    def without_frame(self) -> Design:
+        """A copy without the data frame (the arrays stay), for saving."""
+        return Design(
+            self.formula,
+            self.y,
+            self.X,
+            self.x_names,
+            self.equations,
+            pd.DataFrame(),
+            self.n_dropped,
+            self.specs,
+            self.extras,
+            self.n_rows,
+        )
+
+    def new_rows(
+        self, data: Any
+    ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+        """X, and per equation Z and the group index, for new data.
+
+        Rows whose modifier combination was not seen in training get
+        ``NO_GROUP``. Missing values in used variables raise DataError.
+        """
+        frame = as_frame(data).reset_index(drop=True)
+        used = [
+            v
+            for v in self.formula.variables
+            if v not in self.formula.outcome_variables
+            and v not in self.formula.treatments
+        ]
+        check_variables(frame, used, self.formula.text)
+        if frame[used].isna().any().any():
+            bad = [v for v in used if frame[v].isna().any()]
+            raise DataError(f"New data have missing values in: {', '.join(bad)}.")
+        columns: dict[str, np.ndarray] = {}
+        z_of: dict[str, np.ndarray] = {}
+        for key, spec in self.specs.items():
+            if spec is None:
+                if key != "controls":
+                    z_of[key] = np.zeros((len(frame), 0))
+                continue
+            mm = spec.get_model_matrix(frame)
+            names = [str(c) for c in mm.columns if c != "Intercept"]
+            values = mm[names].to_numpy(dtype=float)
+            if key != "controls":
+                z_of[key] = values
+            columns.update({n: values[:, j] for j, n in enumerate(names)})
+        X = (
+            np.column_stack([columns[n] for n in self.x_names])
+            if self.x_names
+            else np.zeros((len(frame), 0))
+        )
+        Zs = [z_of[eq.arm.variable] for eq in self.equations]
+        groups = [eq.grouping.assign(frame) for eq in self.equations]
+        return X, Zs, groups
+
+    def treatment_values(self, data: Any) -> list[np.ndarray]:
+        """T of each equation for new data, coded as in training."""
+        frame = as_frame(data).reset_index(drop=True)
+        check_variables(frame, self.formula.treatments, self.formula.text)
+        out = []
+        for eq in self.equations:
+            col = frame[eq.arm.variable]
+            if eq.arm.kind == "continuous":
+                out.append(col.to_numpy(dtype=float))
+            elif eq.arm.level is not None:
+                out.append((col == eq.arm.level).to_numpy(dtype=float))
+            else:
+                out.append((col.astype(float) == 1.0).to_numpy(dtype=float))
+        return out
+
+    def group_table(self) -> pd.DataFrame:
+        """The public group table: treatment, group, modifier values, counts."""
+        frames = [eq.grouping.table.assign(treatment=eq.label) for eq in self.equations]
+        table = pd.concat(frames, ignore_index=True)
+        modifier_cols = [
+            c
+            for c in table.columns
+            if c not in ("treatment", "group", "n_treated", "n")
+        ]
+        return table[["treatment", "group", *modifier_cols, "n_treated", "n"]]
+
+
+def _materialise(
+    expr: str, frame: pd.DataFrame, where: str
+) -> tuple[np.ndarray, list[str], Any]:
+    """Design columns of a right-hand side, without the intercept column."""
+    if expr.strip() in ("", "1", "0", "-1"):
+        return np.zeros((len(frame), 0)), [], None
+    try:
+        from formulaic import model_matrix
+
+        mm = model_matrix(f"1 + {expr}", frame, na_action="raise")
+    except Exception as exc:  # formulaic raises many error types
+        raise FormulaError(f"Cannot build {where} ({expr!r}): {exc}") from exc
+    if not isinstance(mm, pd.DataFrame):  # formulaic read several parts ('|')
+        raise FormulaError(
+            f"Cannot build {where} ({expr!r}): it holds more than one formula part."
+        )
+    spec = mm.model_spec
+    mm = mm.drop(columns=[c for c in ("Intercept",) if c in mm.columns])
+    return mm.to_numpy(dtype=float), [str(c) for c in mm.columns], spec
+
+
+def _outcome(formula: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
+    name = formula.outcome.strip("` ")
+    if name in frame.columns:
+        col = frame[name]
+        if pd.api.types.is_bool_dtype(col):
+            return col.to_numpy(dtype=float)
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return col.array  # keeps the order of the categories (ordinal)
+        if not pd.api.types.is_numeric_dtype(col):
+            return col.to_numpy()  # labels (ordinal, categorical); checked by family
+        return col.to_numpy(dtype=float)
+    values, names, _ = _materialise(formula.outcome, frame, "the outcome")
+    if values.shape[1] != 1:
+        raise FormulaError(f"The outcome {formula.outcome!r} must give one column.")
+    return values[:, 0]
+
+
+def find_collinear(
+    matrix: np.ndarray, names: list[str], tol: float = 1e-8
+) -> str | None:
+    """Name the first column that is constant or a combination of earlier ones.
+
+    One QR decomposition of [1, matrix]: a column whose diagonal entry of R is
+    negligible against its norm lies in the span of the columns before it.
+
+    Returns a message, or None when the columns are linearly independent of each
+    other and of the intercept.
+    """
+    if matrix.shape[1] == 0:
+        return None
+    for j, name in enumerate(names):
+        if np.ptp(matrix[:, j]) == 0:
+            return f"{name!r} is constant"
+    full = np.column_stack([np.ones(matrix.shape[0]), matrix])
+    r = np.abs(np.diag(np.linalg.qr(full, mode="r")))
+    # more columns than rows: R has only n diagonal entries, and every column
+    # past them is a combination of earlier ones
+    r = np.concatenate([r, np.zeros(full.shape[1] - r.size)])
+    norms = np.linalg.norm(full, axis=0)
+    bad = np.flatnonzero(r[1:] <= tol * np.maximum(norms[1:], 1.0) * 10)
+    if bad.size == 0:
+        return None
+    j = int(bad[0])
+    coef, *_ = np.linalg.lstsq(full[:, : j + 1], full[:, j + 1], rcond=None)
+    partners = [names[i - 1] for i in np.flatnonzero(np.abs(coef) > 1e-6) if i > 0]
+    with_ = ", ".join(map(repr, partners)) or "the intercept"
+    return f"{names[j]!r} is perfectly collinear with {with_}"
+
+
+def build_design(
+    formula: str | ParsedFormula,
+    data: Any,
+    options: DesignOptions | None = None,
+    *,
+    warn_groups: bool = True,
+    extra_variables: tuple[str, ...] = (),
+    **changes: Any,
+) -> Design:
+    """Build the model design from a formula and data.
+
+    Parameters
+    ----------
+    formula : str or ParsedFormula
+    data : DataFrame-like
+    options : DesignOptions, optional
+        ``main_effects``, ``bins``, ``control``, ``treatment_type`` and
+        ``missing``; keyword arguments of the same names change them.
+    warn_groups : bool
+        Warn about small or too many groups.
+    extra_variables : tuple of str
+        Columns the family needs (binomial trials, exposure), kept as arrays.
+
+    Raises
+    ------
+    FormulaError, DataError, OptionError
+    """
+    opts = DesignOptions.of(options, **changes)
+    parsed = formula if isinstance(formula, ParsedFormula) else parse_formula(formula)
+    frame = as_frame(data)
+    used = list(dict.fromkeys([*parsed.variables, *extra_variables]))
+    check_variables(frame, used, parsed.text)
+    n_before = len(frame)
+    frame = drop_missing(frame, used, opts.missing)
+    check_finite(frame, used)
+    frame = frame.reset_index(drop=True)
+    modifier_vars = [m for p in parsed.parts for m in p.modifier_variables]
+    bins = validate_bins(opts.bins, modifier_vars, parsed.categorical_modifiers)
+
+    y = _outcome(parsed, frame)
+    X, x_names, x_spec = _materialise(parsed.controls, frame, "the controls")
+    specs: dict[str, Any] = {"controls": x_spec}
+    equations: list[Equation] = []
+    for part in parsed.parts:
+        arms = arms_for(
+            frame, part.treatment, len(parsed.parts), opts.control, opts.treatment_type
+        )
+        Z, z_names, z_spec = _materialise(
+            part.modifiers, frame, f"the modifiers of {part.treatment!r}"
+        )
+        specs[part.treatment] = z_spec
+        for arm in arms:
+            grouping = make_grouping(frame, part.modifier_variables, arm.treated, bins)
+            eq = Equation(arm, Z, z_names, part.modifier_variables, grouping)
+            _check_equation(eq, parsed)
+            equations.append(eq)
+        if opts.main_effects:
+            new = [j for j, name in enumerate(z_names) if name not in x_names]
+            X = np.column_stack([X, Z[:, new]]) if new else X
+            x_names = x_names + [z_names[j] for j in new]
+
+    problem = find_collinear(X, x_names)
+    if problem:
+        raise DataError(f"Control {problem}; drop or recode it in {parsed.controls!r}.")
+    _check_full_design(X, x_names, equations)
+    extras = {v: frame[v].to_numpy(dtype=float) for v in extra_variables}
+    design = Design(
+        parsed, y, X, x_names, equations, frame, n_before - len(frame), specs, extras
+    )
+    if warn_groups:
+        for eq in equations:
+            if eq.pooled:
+                warn_about_groups(eq.grouping.table, eq.label)
+                _warn_saturated(eq)
+    return design
+
+
+def _check_equation(eq: Equation, parsed: ParsedFormula) -> None:
+    if not eq.pooled:
+        return
+    if eq.grouping.n_groups < 2:
+        raise DataError(
+            f"Treatment {eq.label!r} has fewer than 2 groups of treated units for "
+            f"modifiers {eq.modifiers}; use '{eq.arm.variable} : 1' for one pooled "
+            "effect."
+        )
+    treated = eq.arm.treated
+    problem = find_collinear(eq.Z[treated], eq.z_names)
+    if problem:
+        raise DataError(f"Among the treated units of {eq.label!r}, modifier {problem}.")
+
+
+def _warn_saturated(eq: Equation) -> None:
+    """Warn when the modifier regression leaves no between-group variation."""
+    if eq.grouping.n_groups <= eq.Z.shape[1] + 1:
+        warnings.warn(
+            f"Treatment {eq.label!r}: {eq.grouping.n_groups} groups for "
+            f"{eq.Z.shape[1]} modifier columns: the regression on the modifiers "
+            "already fits every group, so the group deviations rest on the prior "
+            "alone and sampling may be slow. Use coarser modifiers or more groups.",
+            GroupingWarning,
+            stacklevel=4,
+        )
+
+
+def _check_full_design(
+    X: np.ndarray, x_names: list[str], equations: list[Equation]
+) -> None:
+    """The design without group columns must have full column rank."""
+    cols = [X]
+    names = list(x_names)
+    for eq in equations:
+        t = eq.arm.values
+        cols.append(t[:, None])
+        names.append(f"treatment {eq.label!r}")
+        if eq.Z.shape[1]:
+            cols.append(t[:, None] * eq.Z)
+            names += [f"{eq.label}:{z}" for z in eq.z_names]
+    problem = find_collinear(np.column_stack(cols), names)
+    if problem:
+        raise DataError(f"The design is not identified: {problem}.")
+
+
+def groups(
+    formula: str,
+    data: Any,
+    bins: dict[str, Any] | None = None,
+    *,
+    main_effects: bool = True,
+    control: Any = None,
+    treatment_type: Any = None,
+    missing: str = "drop",
+) -> pd.DataFrame:
+    """The groups a formula makes of the data, before any fitting.
+
+    Parameters
+    ----------
+    formula : str
+        ``outcome ~ controls | treatment : modifiers``.
+    data : DataFrame-like
+    bins : dict, optional
+        Binning of continuous modifiers (default: 4 quantile bins).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``treatment``, ``group``, one per modifier variable,
+        ``n_treated`` and ``n``.
+
+    Examples
+    --------
+    >>> import hetfx
+    >>> df = pd.DataFrame({"y": [1.0, 2, 3, 4, 5, 6], "t": [0, 1, 1, 0, 1, 1],
+    ...                    "z": [0, 0, 1, 1, 0, 1]})
+    >>> hetfx.groups("y ~ 1 | t : z", df)[["group", "n_treated", "n"]]
+      group  n_treated  n
+    0   z=0          2  3
+    1   z=1          2  3
+    """
+    options = DesignOptions.of(
+        main_effects=main_effects,
+        bins=bins,
+        control=control,
+        treatment_type=treatment_type,
+        missing=missing,
+    )
+    return build_design(formula, data, options).group_table()

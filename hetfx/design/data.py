@@ -1,0 +1,105 @@
+"""Turn user data into a clean pandas frame: coercion, variables, missing values."""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hetfx.errors import DataError, OptionError
+
+
+class MissingDataWarning(UserWarning):
+    """Rows with missing values were dropped."""
+
+
+def as_frame(data: Any) -> pd.DataFrame:
+    """Return ``data`` as a pandas DataFrame.
+
+    Accepts a DataFrame, a mapping of columns, or any object with ``to_pandas``
+    (polars, pyarrow tables).
+
+    Examples
+    --------
+    >>> as_frame({"y": [1.0, 2.0]}).shape
+    (2, 1)
+    """
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif hasattr(data, "to_pandas"):
+        frame = data.to_pandas()
+    elif isinstance(data, dict):
+        try:
+            frame = pd.DataFrame(data)
+        except ValueError as exc:
+            raise DataError(f"Cannot turn the data dict into a frame: {exc}") from exc
+    else:
+        raise DataError(
+            f"data must be a pandas DataFrame, a dict of columns or a frame with "
+            f"to_pandas(); got {type(data).__name__}."
+        )
+    if frame.shape[0] == 0:
+        raise DataError("The data frame is empty (0 rows).")
+    if not frame.columns.is_unique:
+        dup = frame.columns[frame.columns.duplicated()].tolist()
+        raise DataError(f"The data have duplicated column names: {dup}.")
+    return frame
+
+
+def check_variables(frame: pd.DataFrame, names: Iterable[str], formula: str) -> None:
+    """Raise :class:`DataError` naming unknown variables and their near matches."""
+    columns = [str(c) for c in frame.columns]
+    for name in names:
+        if name not in frame.columns:
+            near = difflib.get_close_matches(name, columns, n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(map(repr, near))}?" if near else ""
+            raise DataError(
+                f"Variable {name!r} in formula {formula!r} is not in the data.{hint}"
+            )
+
+
+def drop_missing(
+    frame: pd.DataFrame, names: list[str], missing: str = "drop"
+) -> pd.DataFrame:
+    """Drop rows with missing values in ``names`` (with a warning) or raise.
+
+    Parameters
+    ----------
+    missing : {"drop", "raise"}
+    """
+    if missing not in ("drop", "raise"):
+        raise OptionError(f"missing must be 'drop' or 'raise', got {missing!r}.")
+    na = frame[names].isna()
+    bad = na.any(axis=1)
+    if not bad.any():
+        return frame
+    counts = na.sum()
+    detail = ", ".join(f"{k} ({int(v)})" for k, v in counts[counts > 0].items())
+    n_bad = int(bad.sum())
+    if missing == "raise":
+        raise DataError(
+            f"{n_bad} rows have missing values in: {detail} (missing='raise')."
+        )
+    if n_bad == len(frame):
+        raise DataError(f"Every row has a missing value in: {detail}.")
+    warnings.warn(
+        f"Dropped {n_bad} of {len(frame)} rows with missing values in: {detail}.",
+        MissingDataWarning,
+        stacklevel=3,
+    )
+    return frame.loc[~bad]
+
+
+def check_finite(frame: pd.DataFrame, names: list[str]) -> None:
+    """Raise :class:`DataError` when a numeric variable holds infinite values."""
+    for name in names:
+        col = frame[name]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            values = col.to_numpy(dtype=float, na_value=np.nan)
+            n_inf = int(np.isinf(values).sum())
+            if n_inf:
+                raise DataError(f"Variable {name!r} has {n_inf} infinite values.")

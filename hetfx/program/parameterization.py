@@ -1,0 +1,150 @@
+"""The centred or non-centred form of each group effect, chosen by information.
+
+A group effect the data pin down samples best centred (theta_g itself); one the
+data say little about samples best non-centred, as
+u_g = (theta_g - mu_g) / sigma_theta with mu_g = a + zbar_g lambda. In between,
+the partially non-centred form u_g = (theta_g - w_g mu_g) / sigma_theta^w_g
+interpolates (Papaspiliopoulos, Roberts and Skold 2003): for a gaussian group
+mean with sampling variance v_g, w_g = v_g / (v_g + sigma_theta^2) makes u_g and
+mu_g independent a posteriori given sigma_theta.
+
+``parameterization="auto"`` takes v_g from a pilot no-pooling fit, one IRLS
+step from the intercept-only model on the Stan data
+(:meth:`hetfx.families.Family.pilot_statistics`), and the method-of-moments
+(DerSimonian-Laird) estimate tau^2 of the spread of the pilot estimates around
+a weighted regression on [1, zbar_g]. With at least ``RELIABLE_DF`` residual
+degrees of freedom tau^2 is trusted and w_g = v_g / (v_g + tau^2) is fixed.
+With fewer (a handful of groups: sigma_theta's posterior then spans both
+regimes) the program uses the weight at the current sigma_theta instead, a
+valid change of variables since given sigma_theta the map from u_g to theta_g
+is affine: a group moves towards the centred form where the posterior puts
+sigma_theta above its sampling sd, towards the non-centred one below. The
+weights are data, so one compiled program serves every choice; ``fit.info``
+counts the groups that are mostly centred at tau (v_g < tau^2).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hetfx.errors import OptionError
+
+if TYPE_CHECKING:
+    from hetfx.design.layout import Layout
+    from hetfx.families import Family
+
+# With this many residual degrees of freedom the pilot tau^2 is trusted and the
+# weights are fixed at v_g / (v_g + tau^2); with fewer they adapt to sigma_theta
+RELIABLE_DF = 10
+NAMES = {
+    "noncentred": "noncentred",
+    "noncentered": "noncentred",
+    "centred": "centred",
+    "centered": "centred",
+    "auto": "auto",
+}
+
+
+def check_parameterization(parameterization: str) -> str:
+    """The canonical name, or an OptionError listing the choices."""
+    key = str(parameterization).lower().replace("-", "").replace("_", "")
+    if key not in NAMES:
+        raise OptionError(
+            "parameterization must be 'auto', 'noncentred' or 'centred', got "
+            f"{parameterization!r}."
+        )
+    return NAMES[key]
+
+
+def choose(
+    parameterization: str,
+    data: dict[str, Any],
+    layout: Layout,
+    family: Family,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """The Stan data ``noncentred`` and ``pilot_variance`` (one value per group)
+    and a note for ``fit.info``.
+
+    ``"noncentred"`` and ``"centred"`` fix w_g at 1 or 0 (``pilot_variance`` 0).
+    ``"auto"`` gives every group with deviations its pilot variance v_g, so that
+    the program uses w_g = v_g / (v_g + sigma_theta^2) at the current
+    sigma_theta; the note counts the groups with w_g < 0.5 at the pilot tau.
+
+    Parameters
+    ----------
+    parameterization : {"auto", "noncentred", "centred"}
+    data : dict
+        The Stan data (the pilot fit reads the family's part of it).
+    layout : Layout
+    family : Family
+    """
+    G = layout.G
+    weights = np.full(G, 0.0 if parameterization == "centred" else 1.0)
+    variances = np.zeros(G)
+    if parameterization != "auto" or G == 0:
+        return weights, variances, {"parameterization": parameterization}
+    estimate, variance = pilot_group_estimates(data, layout, family)
+    tau = []
+    with_deviations = data.get("deviations", [1] * layout.E)
+    for block, deviates in zip(layout.equations, with_deviations, strict=True):
+        if not block.has_groups or not deviates:
+            continue  # no deviations: theta_free is unused, non-centred
+        rows = block.thetas
+        zbar = np.asarray(data["z_group"])[rows, block.lambdas]
+        tau2 = between_group_variance(estimate[rows], variance[rows], zbar)
+        tau.append(float(np.sqrt(tau2)))
+        weights[rows] = variance[rows] / (variance[rows] + tau2)
+        if residual_df(zbar) < RELIABLE_DF:  # tau^2 says little: adapt in Stan
+            variances[rows] = variance[rows]
+    centred = int((weights < 0.5).sum())
+    return (
+        weights,
+        variances,
+        {
+            "parameterization": "auto",
+            "centred_groups": centred,
+            "noncentred_groups": G - centred,
+            "pilot_sigma_theta": tau,
+        },
+    )
+
+
+def residual_df(zbar: np.ndarray) -> int:
+    """Groups minus the columns of the regression on [1, zbar_g]."""
+    X = np.column_stack([np.ones(len(zbar)), zbar])
+    return len(zbar) - int(np.linalg.matrix_rank(X))
+
+
+def pilot_group_estimates(
+    data: dict[str, Any], layout: Layout, family: Family
+) -> tuple[np.ndarray, np.ndarray]:
+    """No-pooling estimates of theta and their sampling variances (length G)."""
+    pilot = family.pilot_statistics(data, layout)
+    inverse = np.linalg.pinv(pilot.gram, hermitian=True)
+    coef = inverse @ pilot.cross
+    scale = 1.0
+    if pilot.estimate_scale:
+        rank = np.linalg.matrix_rank(pilot.gram, hermitian=True)
+        ssr = max(pilot.zwz - float(coef @ pilot.cross), 0.0)
+        scale = ssr / max(pilot.n_units - rank, 1.0)
+    groups = layout.groups
+    variance = scale * np.diag(inverse)[groups]
+    return coef[groups], np.maximum(variance, 1e-12)
+
+
+def between_group_variance(b: np.ndarray, v: np.ndarray, zbar: np.ndarray) -> float:
+    """DerSimonian-Laird tau^2 of ``b`` (variances ``v``) around a weighted
+    regression on [1, zbar]; 0 when there are no more groups than columns."""
+    df = residual_df(zbar)
+    if df <= 0:
+        return 0.0
+    X = np.column_stack([np.ones(len(b)), zbar])
+    w = 1.0 / v
+    XtWX_inv = np.linalg.pinv(X.T @ (w[:, None] * X))
+    fitted = X @ (XtWX_inv @ (X.T @ (w * b)))
+    q = float(np.sum(w * (b - fitted) ** 2))
+    # trace of W - W X (X'WX)^-1 X'W, the DL denominator for meta-regression
+    denom = float(w.sum() - np.trace(XtWX_inv @ (X.T @ ((w**2)[:, None] * X))))
+    return max(0.0, (q - df) / denom) if denom > 0 else 0.0

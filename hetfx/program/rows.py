@@ -1,0 +1,123 @@
+"""Row-wise Stan data: the linear predictor at its true cost, and exact
+aggregation of repeated rows.
+
+The row-wise programs (every family but the gaussian, which reads sufficient
+statistics) split W = [1, X, T, T.*(Z - zbar_g), T.*1{g}] in two:
+
+    eta_i = alpha + W_fixed,i [beta, a, lambda] + sum_e T_e,i theta[g_e(i)]
+
+``W_fixed`` holds the K + E + L columns before the group block; the group
+effects enter through an index lookup (``theta_slot``) instead of G indicator
+columns, so a gradient costs N (K + E + L) + N E rather than N (K + E + L + G).
+
+Rows whose W_fixed, T and groups coincide share eta; for families whose
+likelihood of the rows equals that of their sums up to a constant (binomial
+counts, Poisson counts and exposures, category counts), :func:`aggregate`
+sums them into one row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hetfx.design.grouping import NO_GROUP
+
+if TYPE_CHECKING:
+    from hetfx.design.build import Design
+    from hetfx.program.standata import Scaling
+
+
+@dataclass(frozen=True)
+class RowData:
+    """The design of a row-wise program.
+
+    Attributes
+    ----------
+    W : numpy.ndarray
+        (N, K + E + L): the centred, scaled X, T and T.*(Z - zbar_g).
+    t_group : numpy.ndarray
+        (N, E): T_e,i where row i is in a group of equation e, else 0.
+    theta_slot : numpy.ndarray
+        (E, N) int: row i's slot in ``append_row(0, theta)`` for equation e:
+        1 (zero) outside its groups, 1 + the 1-based theta index inside.
+    """
+
+    W: np.ndarray
+    t_group: np.ndarray
+    theta_slot: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.W.shape[0])
+
+    def stan_data(self) -> dict[str, Any]:
+        return {
+            "N": self.n,
+            "W": self.W,
+            "t_group": self.t_group,
+            "theta_slot": self.theta_slot,
+        }
+
+    def group_columns(self, G: int) -> np.ndarray:
+        """The dense T.*1{g} block (N, G) that the lookup replaces (for checks)."""
+        out = np.zeros((self.n, G + 1))
+        for e in range(self.t_group.shape[1]):
+            slots = self.theta_slot[e] - 1
+            np.add.at(out, (np.arange(self.n), slots), self.t_group[:, e])
+        return out[:, 1:]
+
+
+def row_data(design: Design, sc: Scaling) -> RowData:
+    """The :class:`RowData` of every row of an in-memory design."""
+    from hetfx.program.standata import design_matrix
+
+    W = design_matrix(design, sc, group_columns=False)[:, 1:]
+    n = design.n
+    layout = design.layout
+    t_group = np.zeros((n, layout.E))
+    theta_slot = np.ones((layout.E, n), dtype=int)
+    for e, (eq, block) in enumerate(
+        zip(design.equations, layout.equations, strict=True)
+    ):
+        if not block.has_groups:
+            continue
+        g = eq.grouping.index
+        has = g != NO_GROUP
+        t_group[has, e] = eq.arm.values[has]
+        theta_slot[e, has] = block.theta_start + g[has] + 2
+    return RowData(W, t_group, theta_slot)
+
+
+def aggregate(
+    rows: RowData, sums: dict[str, np.ndarray]
+) -> tuple[RowData, dict[str, np.ndarray]]:
+    """Merge rows with the same W_fixed, T and groups, summing ``sums``.
+
+    Parameters
+    ----------
+    rows : RowData
+    sums : dict of numpy.ndarray
+        Per-row quantities (N,) or (N, k) to add up within each distinct row.
+
+    Returns
+    -------
+    RowData, dict
+        The distinct rows (in sorted order) and the summed quantities.
+    """
+    key = np.column_stack([rows.W, rows.t_group, rows.theta_slot.T])
+    distinct, first, inverse = np.unique(
+        key, axis=0, return_index=True, return_inverse=True
+    )
+    inverse = inverse.ravel()
+    m = distinct.shape[0]
+    summed = {}
+    for name, values in sums.items():
+        values = np.asarray(values, dtype=float)
+        out = np.zeros((m,) + values.shape[1:])
+        np.add.at(out, inverse, values)
+        summed[name] = out
+    merged = RowData(rows.W[first], rows.t_group[first], rows.theta_slot[:, first])
+    return merged, summed

@@ -1,0 +1,365 @@
+"""Turn a :class:`~hetfx.design.Design` into the Stan program's data.
+
+W = [1, X, T, T.*Z, T.*1{g}] is centred and scaled here: controls by their mean
+and sd, modifiers by their mean and sd over each equation's treated units. The
+Stan program maps the coefficients back to the user's scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hetfx.design.build import Design
+from hetfx.design.grouping import NO_GROUP, format_value
+from hetfx.errors import OptionError
+from hetfx.families import Family
+from hetfx.priors import (
+    Exponential,
+    Gamma,
+    HalfNormal,
+    Normal,
+    ResolvedPrior,
+    StudentT,
+    resolve,
+    validate_priors,
+)
+from hetfx.program.deviations import equation_deviations
+from hetfx.program.parameterization import choose as choose_form
+
+CHUNK_ROWS = 200_000
+
+
+@dataclass
+class Scaling:
+    """Centring and scaling of the columns of W."""
+
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    z_mean: np.ndarray
+    z_scale: np.ndarray
+
+
+@dataclass
+class DesignSummary:
+    """The moments of a design that the priors, scaling and ATE weights need.
+
+    Built from the rows by :func:`summarise`, or partition by partition for data
+    bigger than memory (:mod:`hetfx.partitions`, gaussian only).
+
+    Attributes
+    ----------
+    n : int
+        Rows.
+    y_mean, y_sd : float
+        Mean and sd of the outcome (as the likelihood reads it).
+    scaling : Scaling
+    group_counts, group_means : list of numpy.ndarray
+        Per equation: treated units per group and zbar_g (G_e x L_e); empty for
+        equations without groups.
+    t_sd : numpy.ndarray
+        Per equation: sd of T for continuous treatments, else 1.
+    gaussian : dict, optional
+        Precomputed N, WtW, Wty, yty (y shifted by ``y_mean``).
+    """
+
+    n: int
+    y_mean: float
+    y_sd: float
+    scaling: Scaling
+    group_counts: list[np.ndarray]
+    group_means: list[np.ndarray]
+    t_sd: np.ndarray
+    gaussian: dict[str, Any] | None = None
+
+
+@dataclass
+class StanInput:
+    """The data, inits and labels of one fit."""
+
+    data: dict[str, Any]
+    inits: dict[str, Any]
+    priors: list[ResolvedPrior]
+    coords: dict[str, list[str]]
+    effects_rows: pd.DataFrame
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def prior_keys(family: Family) -> list[str]:
+    """Valid prior keys of a family's model."""
+    first = ["alpha"] if family.intercept else []
+    return [*first, "beta", "a", "lambda", "sigma_theta", *family.params]
+
+
+def scaling(design: Design) -> Scaling:
+    """Means and sds that centre and scale X and each equation's Z."""
+    X = design.X
+    x_mean = X.mean(axis=0) if X.shape[1] else np.zeros(0)
+    x_scale = X.std(axis=0) if X.shape[1] else np.zeros(0)
+    z_mean, z_scale = [], []
+    for eq in design.equations:
+        Zt = eq.Z[eq.arm.treated]
+        z_mean.append(Zt.mean(axis=0))
+        z_scale.append(Zt.std(axis=0))
+    return Scaling(
+        x_mean,
+        np.where(x_scale > 0, x_scale, 1.0),
+        np.concatenate(z_mean) if z_mean else np.zeros(0),
+        np.where(np.concatenate(z_scale) > 0, np.concatenate(z_scale), 1.0)
+        if z_scale
+        else np.zeros(0),
+    )
+
+
+def summarise(design: Design, y: np.ndarray) -> DesignSummary:
+    """The :class:`DesignSummary` of an in-memory design and its prepared outcome."""
+    counts, means = [], []
+    for eq in design.equations:
+        if eq.pooled:
+            idx = eq.grouping.index
+            counts.append(np.bincount(idx[idx != NO_GROUP], minlength=eq.n_groups))
+            means.append(eq.group_means())
+        else:
+            counts.append(np.zeros(0, dtype=int))
+            means.append(np.zeros((0, eq.Z.shape[1])))
+    t_sd = np.array(
+        [
+            np.std(eq.arm.values) if eq.arm.kind == "continuous" else 1.0
+            for eq in design.equations
+        ]
+    )
+    numeric = np.issubdtype(np.asarray(y).dtype, np.number)
+    return DesignSummary(
+        n=design.n,
+        y_mean=float(np.mean(y)) if numeric else 0.0,
+        y_sd=float(np.std(y)) if numeric else 1.0,
+        scaling=scaling(design),
+        group_counts=counts,
+        group_means=means,
+        t_sd=t_sd,
+    )
+
+
+def design_matrix(
+    design: Design,
+    sc: Scaling,
+    rows: slice = slice(None),
+    group_columns: bool = True,
+) -> np.ndarray:
+    """The centred and scaled W (with the intercept column) for ``rows``;
+    without its T.*1{g} block when ``group_columns`` is False (row-wise programs
+    look the group effects up by index, :mod:`hetfx.rows`)."""
+    X = design.X[rows]
+    n = X.shape[0]
+    cols = [np.ones((n, 1)), (X - sc.x_mean) / sc.x_scale]
+    t_cols, tz_cols, tg_cols = [], [], []
+    for eq, block in zip(design.equations, design.layout.equations, strict=True):
+        t = eq.arm.values[rows]
+        L = eq.Z.shape[1]
+        if not eq.pooled:  # one pooled effect: T carries a
+            t_cols.append(t[:, None])
+            continue
+        t_cols.append(np.zeros((n, 1)))  # a enters through theta's prior mean
+        g = eq.grouping.index[rows]
+        has = g != NO_GROUP
+        # within-group deviations T (Z - zbar_g): zero for discrete modifiers
+        zbar = eq.group_means()
+        dev = np.zeros((n, L))
+        dev[has] = eq.Z[rows][has] - zbar[g[has]]
+        tz_cols.append(t[:, None] * dev / sc.z_scale[block.lambdas])
+        if not group_columns:
+            continue
+        onehot = np.zeros((n, eq.n_groups))
+        onehot[np.flatnonzero(has), g[has]] = 1.0
+        tg_cols.append(t[:, None] * onehot)
+    return np.column_stack(cols + t_cols + tz_cols + tg_cols)
+
+
+def sufficient_statistics(
+    design: Design, sc: Scaling, y_shift: float
+) -> dict[str, Any]:
+    """W'W, W'y, y'y and N of the gaussian likelihood, in chunks of rows."""
+    WtW = Wty = None
+    yty = 0.0
+    for start in range(0, design.n, CHUNK_ROWS):
+        rows = slice(start, start + CHUNK_ROWS)
+        W = design_matrix(design, sc, rows)
+        r = design.y[rows] - y_shift
+        WtW = W.T @ W if WtW is None else WtW + W.T @ W
+        Wty = W.T @ r if Wty is None else Wty + W.T @ r
+        yty += float(r @ r)
+    WtW = (WtW + WtW.T) / 2.0  # exactly symmetric for quad_form_sym
+    return {"N": design.n, "WtW": WtW, "Wty": Wty, "yty": yty}
+
+
+def build_stan_input(
+    design: Design,
+    family: Family,
+    priors: dict[str, Any] | None = None,
+    prior_only: bool = False,
+    parameterization: str = "auto",
+    aggregate: bool = True,
+    summary: DesignSummary | None = None,
+    deviations: bool | None = None,
+) -> StanInput:
+    """Stan data, inits, resolved priors and labels for a design.
+
+    Parameters
+    ----------
+    design : Design
+    family : Family
+    priors : dict, optional
+        User priors keyed by ``alpha``, ``beta``, ``a``, ``lambda``,
+        ``sigma_theta`` and the family's parameters.
+    prior_only : bool
+        Sample from the priors alone.
+    parameterization : {"auto", "noncentred", "centred"}
+        The form of the group effects; ``"auto"`` chooses per group
+        (:mod:`hetfx.parameterization`) and notes the choice in ``info``.
+    deviations : bool, optional
+        Group deviations from a + zbar lambda: by default wherever the data can
+        inform them (:mod:`hetfx.deviations`); True or False for every equation.
+    aggregate : bool
+        Merge rows that share eta where the family's likelihood allows it
+        exactly (binomial, Poisson, ordinal and categorical counts).
+    summary : DesignSummary, optional
+        Moments computed elsewhere (data bigger than memory; gaussian only).
+    """
+    user = validate_priors(priors, prior_keys(family))
+    if summary is None:
+        y, levels = family.prepare_outcome(
+            design.y, design.formula.outcome, design.extras
+        )
+        summary = summarise(design, y)
+    elif family.program != "gaussian":
+        raise OptionError(
+            f"Only the gaussian family can be fitted from summary statistics; "
+            f"got {family.name!r}."
+        )
+    else:
+        y, levels = None, None
+    sc = summary.scaling
+    eqs = design.equations
+    layout = design.layout
+    with_deviations = equation_deviations(layout, deviations)
+    E, L, G = layout.E, layout.L, layout.G
+    lambda_eq = np.asarray(layout.lambda_equation(), dtype=int)
+    group_eq = layout.group_equation()
+    z_group = np.zeros((G, L))
+    ate_weight = np.zeros((E, G))
+    for e, block in enumerate(layout.equations):
+        if block.has_groups:
+            counts = summary.group_counts[e]
+            z_group[block.thetas, block.lambdas] = summary.group_means[e]
+            ate_weight[e, block.thetas] = counts / counts.sum()
+
+    s_y = summary.y_sd if family.link == "identity" else 1.0
+    s_t = summary.t_sd
+    s_t_of_l = s_t[lambda_eq - 1] if L else np.zeros(0)
+    labels = [eq.label for eq in eqs]
+    modifier_names = [f"{eq.label}:{z}" for eq in eqs for z in eq.z_names]
+    resolved = (
+        [
+            resolve(
+                "alpha",
+                ["(intercept)"],
+                user,
+                Normal(),
+                2.5 * s_y,
+                summary.y_mean if family.link == "identity" else 0.0,
+            )
+        ]
+        if family.intercept
+        else []
+    )
+    resolved += [
+        resolve("beta", design.x_names, user, Normal(), 2.5 * s_y / sc.x_scale),
+        resolve("a", labels, user, Normal(), 2.5 * s_y / s_t),
+        resolve(
+            "lambda",
+            modifier_names,
+            user,
+            Normal(),
+            2.5 * s_y / (s_t_of_l * sc.z_scale),
+        ),
+        resolve("sigma_theta", labels, user, HalfNormal(), s_y / s_t),
+    ]
+    if "sigma" in family.params:
+        resolved.append(resolve("sigma", ["sigma"], user, Exponential(), s_y))
+    if "nu" in family.params:
+        resolved.append(resolve("nu", ["nu"], user, Gamma(2, 0.1), 1.0))
+    if "phi" in family.params:
+        resolved.append(resolve("phi", ["phi"], user, Gamma(2, 0.1), 1.0))
+    if "cutpoints" in family.params:
+        names = [
+            f"{format_value(a)}|{format_value(b)}"
+            for a, b in zip(levels[:-1], levels[1:], strict=True)
+        ]
+        resolved.append(resolve("cutpoints", names, user, StudentT(3, 0, 2.5), 2.5))
+
+    data: dict[str, Any] = {
+        "K": len(design.x_names),
+        "E": E,
+        "L": L,
+        "G": G,
+        "lambda_eq": lambda_eq,
+        "group_eq": np.asarray(group_eq, dtype=int),
+        "x_mean": sc.x_mean,
+        "x_scale": sc.x_scale,
+        "z_mean": sc.z_mean,
+        "z_scale": sc.z_scale,
+        "z_group": z_group,
+        "pooled": np.array([int(eq.pooled) for eq in eqs], dtype=int),
+        "deviations": np.array(with_deviations, dtype=int),
+        "ate_weight": ate_weight,
+        "prior_only": int(bool(prior_only)),
+    }
+    for r in resolved:
+        data.update(r.stan_data())
+    if not family.intercept:  # the shared data block declares an alpha prior
+        data.update(
+            {
+                "prior_dist_alpha": 0,
+                "prior_loc_alpha": np.zeros(1),
+                "prior_scale_alpha": np.ones(1),
+                "prior_df_alpha": np.ones(1),
+            }
+        )
+    family_data, inits, family_info = family.stan_data(
+        design, sc, summary, y, levels, aggregate
+    )
+    data.update(family_data)
+    data["noncentred"], data["pilot_variance"], form = choose_form(
+        parameterization, data, layout, family
+    )
+    info: dict[str, Any] = {
+        "rows": summary.n,
+        **family_info,
+        **form,
+        "deviations": {
+            b.label: dev
+            for b, dev in zip(layout.equations, with_deviations, strict=True)
+            if b.has_groups
+        },
+    }
+
+    table = design.group_table()
+    theta_index = layout.theta_index()
+    table["theta_index"] = theta_index
+    group_labels = [
+        f"{t} | {g}"
+        for t, g, i in zip(table.treatment, table.group, theta_index, strict=True)
+        if i >= 0
+    ]
+    coords = {
+        "control": list(design.x_names),
+        "treatment": labels,
+        "modifier": modifier_names,
+        "group": group_labels,
+    }
+    if family.program == "categorical":  # the non-reference categories
+        coords["category"] = [format_value(v) for v in levels[1:]]
+    return StanInput(data, inits, resolved, coords, table, info)

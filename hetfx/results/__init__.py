@@ -1,0 +1,8 @@
+"""A fitted model and everything read from it: tables, interpretation, plots.
+
+``fit`` holds :class:`HetFit`; the other modules are functions of a fit.
+"""
+
+from hetfx.results.fit import ConvergenceWarning, HetFit
+
+__all__ = ["ConvergenceWarning", "HetFit"]
