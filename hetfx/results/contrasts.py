@@ -25,7 +25,7 @@ def group_draws(
     outcomes they carry a last axis of categories when ``per_category``, and are
     the change in the expected category index otherwise.
     """
-    table = fit._groups.drop(columns="theta_index").reset_index(drop=True)
+    table = fit.group_table.drop(columns="theta_index").reset_index(drop=True)
     if check_scale(scale) == "response":
         draws = response_draws(fit)[0]
         if fit.categories and not per_category:
@@ -36,12 +36,12 @@ def group_draws(
         if draws.ndim == 4 and not per_category:
             draws = draws @ np.arange(1, draws.shape[-1] + 1)
         return table, draws
-    theta = fit.draws("theta") if fit._coords["group"] else None
+    theta = fit.draws("theta") if fit.coords["group"] else None
     ate = fit.draws("ate")
-    treatments = fit._coords["treatment"]
+    treatments = fit.coords["treatment"]
     cols = []
     for index, treatment in zip(
-        fit._groups["theta_index"], table["treatment"], strict=True
+        fit.group_table["theta_index"], table["treatment"], strict=True
     ):
         if index >= 0:
             cols.append(theta[..., index])

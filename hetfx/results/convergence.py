@@ -41,7 +41,7 @@ def chain_table(fit: HetFit) -> pd.DataFrame:
     depth = stats["tree_depth"].values if "tree_depth" in stats else None
     step = stats["step_size"].values if "step_size" in stats else None
     sigma = post["sigma_theta"].values if "sigma_theta" in post else None
-    labels = list(fit._coords.get("treatment", []))
+    labels = list(fit.coords.get("treatment", []))
     rows = []
     for i, chain in enumerate(chains):
         row = {

@@ -113,6 +113,23 @@ class HetFit:
         Seconds spent compiling (or loading) and sampling.
     compiled : bool
         Whether this fit compiled its program (False when it came from the cache).
+    design : Design
+        The design the fit was made from (its data frame is not kept by ``load``).
+    family_obj : Family
+        The likelihood family.
+    group_table : pandas.DataFrame
+        One row per group effect: treatment, group, modifier values, counts and
+        ``theta_index`` (its place in theta).
+    coords : dict
+        Labels of the dims: ``treatment``, ``group``, ``modifier``, ``control``.
+    equations : list of dict
+        Per equation its ``label``, ``z_names`` and whether it has groups.
+    priors : pandas.DataFrame
+        The priors used, on the data's scale.
+    options : dict
+        The sampler options.
+    info : dict
+        What the run recorded: sizes, timing, program, parameterisation.
     """
 
     def __init__(
@@ -136,10 +153,10 @@ class HetFit:
         self.family_obj = family
         self.family = family.name
         self.design = design
-        self._groups = groups
-        self._coords = coords
-        self._equations = equations
-        self._priors = priors
+        self.group_table = groups
+        self.coords = coords
+        self.equations = equations
+        self.priors = priors
         self.options = options
         self.info = info
         self.seed = options.get("seed")
@@ -176,7 +193,7 @@ class HetFit:
     @property
     def categories(self) -> list[str]:
         """Non-reference outcome categories (categorical family), else []."""
-        return list(self._coords.get("category", []))
+        return list(self.coords.get("category", []))
 
     def _by_category(self, method: str, *args: Any) -> pd.DataFrame | None:
         """For a categorical outcome: ``method``'s table for every non-reference
@@ -287,7 +304,7 @@ class HetFit:
         if "alpha" in self.idata.posterior:
             yield {"parameter": "alpha"}, self.draws("alpha")
         beta = self.draws("beta")
-        for k, name in enumerate(self._coords["control"]):
+        for k, name in enumerate(self.coords["control"]):
             yield {"parameter": f"beta[{name}]"}, beta[..., k]
         for name in self.info.get("family_params", ()):
             values = self.draws(name)
@@ -311,7 +328,7 @@ class HetFit:
         ``scale="response"`` averages E[y|T=1] - E[y|T=0] over the treated units.
         """
         table = pd.DataFrame(
-            {"treatment": self._coords["treatment"], "parameter": "ate"}
+            {"treatment": self.coords["treatment"], "parameter": "ate"}
         )
         if response.check_scale(scale) == "link":
             by_category = self._by_category("ate", prob, scale)
@@ -322,7 +339,7 @@ class HetFit:
 
     def prior_summary(self) -> pd.DataFrame:
         """Every prior actually used, with its numbers and what it applies to."""
-        return self._priors.copy()
+        return self.priors.copy()
 
     def diagnostics(self, by_chain: bool = False) -> pd.Series | pd.DataFrame:
         """Divergences, max R-hat, min ESS (bulk and tail), treedepth hits.

@@ -49,7 +49,7 @@ def parameter_draws(fit: HetFit, treatment: str | None) -> dict[str, np.ndarray]
         if row["treatment"] == treatment
     }
     names.update({row["parameter"]: d for row, d in fit.coefficient_draws()})
-    names["ate"] = fit.draws("ate")[..., fit._coords["treatment"].index(treatment)]
+    names["ate"] = fit.draws("ate")[..., fit.coords["treatment"].index(treatment)]
     return names
 
 

@@ -33,7 +33,7 @@ def _check(kind: str, format: str, digits: int) -> None:
 
 def _estimates(fit: HetFit, kind: str, prob: float) -> pd.DataFrame:
     """``term``, ``mean``, ``lower``, ``upper`` of one kind of table."""
-    several = len(fit._coords["treatment"]) > 1
+    several = len(fit.coords["treatment"]) > 1
     if kind == "effects":
         out = fit.effects(prob)
         terms = out["group"].astype(str)
