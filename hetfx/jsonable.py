@@ -99,7 +99,9 @@ class Encoder:
     def _dict(self, value: dict, where: str) -> Any:
         if all(isinstance(k, str) and not k.startswith("__") for k in value):
             return {k: self(v, f"{where}[{k!r}]") for k, v in value.items()}
-        return {"__dict__": [[self(k, where), self(v, where)] for k, v in value.items()]}
+        return {
+            "__dict__": [[self(k, where), self(v, where)] for k, v in value.items()]
+        }
 
     def _model_spec(self, spec: Any, where: str) -> dict[str, Any]:
         return {
@@ -159,7 +161,9 @@ def decode(value: Any, arrays: Any) -> Any:
 def _qualified(cls: type, where: str) -> str:
     name = f"{cls.__module__}:{cls.__qualname__}"
     if not cls.__module__.startswith(TRUSTED_MODULES):
-        raise DataError(f"Cannot save {where}: {name} is not a hetfx or formulaic type.")
+        raise DataError(
+            f"Cannot save {where}: {name} is not a hetfx or formulaic type."
+        )
     return name
 
 

@@ -308,7 +308,7 @@ class HetModel:
             groups=stan_input.effects_rows,
             coords=stan_input.coords,
             equations=[
-                {"label": eq.label, "z_names": eq.z_names, "pooled": eq.pooled}
+                {"label": eq.label, "z_names": eq.z_names, "has_groups": eq.has_groups}
                 for eq in design.equations
             ],
             priors=summary_table(stan_input.priors),

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import strategies as st
 
 import hetfx
 
@@ -106,3 +107,32 @@ def small_frame() -> pd.DataFrame:
             "w": np.tile(["a", "b", "c"], n // 3),
         }
     )
+
+
+@st.composite
+def designs(draw):
+    """A random formula with 1-2 treatments, 0-3 modifiers and 0-2 controls."""
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    n = draw(st.integers(60, 200))
+    n_controls = draw(st.integers(0, 2))
+    frame = pd.DataFrame({"y": rng.normal(size=n)})
+    for k in range(n_controls):
+        frame[f"x{k}"] = rng.normal(size=n)
+    parts = []
+    for t in range(draw(st.integers(1, 2))):
+        frame[f"t{t}"] = rng.integers(0, 2, n)
+        mods = []
+        for m in range(draw(st.integers(0, 3))):
+            name = f"z{t}{m}"
+            kind = draw(st.sampled_from(["binary", "levels", "continuous"]))
+            if kind == "binary":
+                frame[name] = rng.integers(0, 2, n)
+            elif kind == "levels":
+                frame[name] = rng.integers(0, 3, n)
+            else:
+                frame[name] = rng.normal(size=n)
+            mods.append(name)
+        parts.append(f"t{t} : {' + '.join(mods) or '1'}")
+    controls = " + ".join(f"x{k}" for k in range(n_controls)) or "1"
+    return f"y ~ {controls} | " + " | ".join(parts), frame

@@ -5,15 +5,14 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, event, given, settings
 
 dd = pytest.importorskip("dask.dataframe")
 
 import hetfx  # noqa: E402
-from hetfx.design.partitions import (  # noqa: E402
-    approximate_quantiles,
-    is_partitioned,
-    summarise_partitions,
-)
+from conftest import designs  # noqa: E402
+from hetfx.design.partition_pass import approximate_quantiles  # noqa: E402
+from hetfx.design.partitions import is_partitioned, summarise_partitions  # noqa: E402
 from hetfx.program.standata import build_stan_input  # noqa: E402
 
 
@@ -163,3 +162,40 @@ def test_data_files_are_read(tmp_path):
     assert summary is None and design.n == len(df) and design.has_rows
     with pytest.raises(hetfx.DataError, match="^Data file '.*nowhere.csv' does not"):
         model._design_and_summary(str(tmp_path / "nowhere.csv"))
+
+
+@settings(
+    max_examples=25,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(case=designs())
+def test_in_memory_and_partitioned_paths_give_one_spec(case):
+    """Both paths build the same layout, coders, group table and Stan data."""
+    formula, frame = case
+    continuous = [c for c in frame if c.startswith("z") and frame[c].nunique() > 3]
+    bins = {c: np.quantile(frame[c], [0, 0.5, 1]).tolist() for c in continuous}
+    model = hetfx.HetModel(formula, bins=bins)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            memory = model.design(frame)
+        except hetfx.HetfxError:
+            event("refused by the design checks")
+            return
+        parts, summary = summarise_partitions(
+            model.parsed, dd.from_pandas(frame, npartitions=3), bins=bins
+        )
+        a = build_stan_input(memory, model.family)
+        b = build_stan_input(parts, model.family, summary=summary)
+    event(f"{memory.layout.E} equations, {memory.layout.G} groups")
+    assert parts.layout == memory.layout and parts.x_names == memory.x_names
+    pd.testing.assert_frame_equal(
+        parts.group_table(), memory.group_table(), check_dtype=False
+    )
+    for eq_p, eq_m in zip(parts.equations, memory.equations, strict=True):
+        assert eq_p.grouping.coders.keys() == eq_m.grouping.coders.keys()
+        for name, coder in eq_m.grouping.coders.items():
+            assert eq_p.grouping.coders[name].categories == coder.categories
+    assert_same_data(a, b)

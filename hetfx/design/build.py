@@ -60,13 +60,13 @@ class Equation:
         return self.arm.label
 
     @property
-    def pooled(self) -> bool:
+    def has_groups(self) -> bool:
         """Whether the equation has modifier groups (else one pooled effect)."""
         return bool(self.modifiers)
 
     @property
     def n_groups(self) -> int:
-        return self.grouping.n_groups if self.pooled else 0
+        return self.grouping.n_groups if self.has_groups else 0
 
     def group_means(self) -> np.ndarray:
         """zbar_g: mean Z over each group's treated units, shape (G_e, L_e).
@@ -336,14 +336,14 @@ def build_design(
     )
     if warn_groups:
         for eq in equations:
-            if eq.pooled:
+            if eq.has_groups:
                 warn_about_groups(eq.grouping.table, eq.label)
                 _warn_saturated(eq)
     return design
 
 
 def _check_equation(eq: Equation, parsed: ParsedFormula) -> None:
-    if not eq.pooled:
+    if not eq.has_groups:
         return
     if eq.grouping.n_groups < 2:
         raise DataError(

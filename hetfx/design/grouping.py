@@ -309,20 +309,44 @@ def make_grouping(
     group_of_cell = np.full(len(cell_keys), NO_GROUP)
     group_of_cell[cells] = np.arange(len(cells))
     index = np.where(treated, group_of_cell[cell_of_unit], NO_GROUP)
+    table = group_table(coders, cell_keys[cells], n_treated_cell[cells], n_cell[cells])
+    return Grouping(index, table, coders, cell_of_unit)
+
+
+def group_table(
+    coders: dict[str, Coder],
+    codes: np.ndarray,
+    n_treated: np.ndarray,
+    n: np.ndarray,
+) -> pd.DataFrame:
+    """The group table: one row per group, from each group's category codes.
+
+    Both the in-memory design and the partitioned one build it here.
+
+    Parameters
+    ----------
+    coders : dict
+        The modifiers' coders, in the formula's order.
+    codes : numpy.ndarray of int, shape (groups, modifiers)
+        Each group's code of every modifier (an index into its categories).
+    n_treated, n : numpy.ndarray of int
+        Treated units and all units of each group's modifier cell.
+    """
     rows = []
-    for cell in cells:
+    for g, group_codes in enumerate(np.asarray(codes, dtype=int)):
         values = {
-            m: cats[m].categories[cell_keys[cell, j]] for j, m in enumerate(modifiers)
+            m: coder.categories[code]
+            for (m, coder), code in zip(coders.items(), group_codes, strict=True)
         }
         rows.append(
             {
                 "group": group_labels(values),
                 **values,
-                "n_treated": int(n_treated_cell[cell]),
-                "n": int(n_cell[cell]),
+                "n_treated": int(n_treated[g]),
+                "n": int(n[g]),
             }
         )
-    return Grouping(index, pd.DataFrame(rows), coders, cell_of_unit)
+    return pd.DataFrame(rows)
 
 
 def _unique_rows(codes: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -118,7 +118,7 @@ def summarise(design: Design, y: np.ndarray) -> DesignSummary:
     """The :class:`DesignSummary` of an in-memory design and its prepared outcome."""
     counts, means = [], []
     for eq in design.equations:
-        if eq.pooled:
+        if eq.has_groups:
             idx = eq.grouping.index
             counts.append(np.bincount(idx[idx != NO_GROUP], minlength=eq.n_groups))
             means.append(eq.group_means())
@@ -159,7 +159,7 @@ def design_matrix(
     for eq, block in zip(design.equations, design.layout.equations, strict=True):
         t = eq.arm.values[rows]
         L = eq.Z.shape[1]
-        if not eq.pooled:  # one pooled effect: T carries a
+        if not eq.has_groups:  # one pooled effect: T carries a
             t_cols.append(t[:, None])
             continue
         t_cols.append(np.zeros((n, 1)))  # a enters through theta's prior mean
@@ -312,7 +312,7 @@ def build_stan_input(
         "z_mean": sc.z_mean,
         "z_scale": sc.z_scale,
         "z_group": z_group,
-        "pooled": np.array([int(eq.pooled) for eq in eqs], dtype=int),
+        "has_groups": np.array([int(eq.has_groups) for eq in eqs], dtype=int),
         "deviations": np.array(with_deviations, dtype=int),
         "ate_weight": ate_weight,
         "prior_only": int(bool(prior_only)),

@@ -54,7 +54,7 @@ def _cell_columns(design: Design) -> np.ndarray:
     cols = []
     for eq in design.equations:
         cells = eq.grouping.cells
-        if not eq.pooled or cells is None:
+        if not eq.has_groups or cells is None:
             continue
         present = np.unique(cells)
         cols += [(cells == c).astype(float) for c in present[1:]]
@@ -82,7 +82,7 @@ def ols_design(
     offset = base.shape[1]
     for e, eq in enumerate(design.equations):
         t = eq.arm.values
-        if eq.pooled:
+        if eq.has_groups:
             idx = eq.grouping.index
             for g in range(eq.n_groups):
                 group_cols.append(np.where(idx == g, t, 0.0))
@@ -150,8 +150,12 @@ def _cells_without_controls(design: Design) -> np.ndarray:
         untreated &= eq.arm.values == 0
     flags = []
     for eq in design.equations:
-        n_rows = eq.n_groups if eq.pooled else 1
-        if eq.arm.kind == "continuous" or not eq.pooled or eq.grouping.cells is None:
+        n_rows = eq.n_groups if eq.has_groups else 1
+        if (
+            eq.arm.kind == "continuous"
+            or not eq.has_groups
+            or eq.grouping.cells is None
+        ):
             flags += [False] * n_rows
             continue
         cells, index = eq.grouping.cells, eq.grouping.index

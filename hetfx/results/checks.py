@@ -58,7 +58,7 @@ def ppc(
         stats_.append((f"{eq.label}: treated mean", eq.arm.treated))
         if eq.arm.kind == "binary":
             stats_.append((f"{eq.label}: control mean", eq.arm.values == 0))
-        if eq.pooled:
+        if eq.has_groups:
             for g, label in enumerate(eq.grouping.table["group"]):
                 stats_.append((f"{eq.label} | {label}", eq.grouping.index == g))
     tail = (1 - prob) / 2

@@ -92,7 +92,7 @@ def unit_effects(
         Z, idx = Zs[e], groups[e]
         lam = draws.lam[:, block.lambdas]
         tau = draws.a[:, e, None] + lam @ Z.T
-        if eq.pooled:
+        if eq.has_groups:
             seen = idx != NO_GROUP
             # theta_g + (Z_i - zbar_g) lambda: a, lambda enter through theta
             zbar = eq.group_means()

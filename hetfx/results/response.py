@@ -22,7 +22,7 @@ from hetfx.results.posterior import Draws, training_predictor
 if TYPE_CHECKING:
     from hetfx.results.fit import HetFit
 
-MAX_CELLS = 40_000_000
+MAX_ARRAY_VALUES = 40_000_000  # draws x units held at once
 SCALES = ("link", "response")
 
 
@@ -35,7 +35,7 @@ def check_scale(scale: str) -> str:
 def _thin(fit: HetFit, units: int) -> int:
     post = fit.idata.posterior
     total = post.sizes["chain"] * post.sizes["draw"]
-    return max(1, int(np.ceil(total * units / MAX_CELLS)))
+    return max(1, int(np.ceil(total * units / MAX_ARRAY_VALUES)))
 
 
 def _category_draws(d: Draws) -> list[Draws]:
@@ -143,7 +143,7 @@ def _response_effects(fit: HetFit, regression: bool) -> tuple[np.ndarray, np.nda
             effect = mean([0.0] * len(etas)) - mean(
                 [-Ts[e][None, :] * t for t in tau_e]
             )
-        if eq.pooled:
+        if eq.has_groups:
             for g in range(eq.n_groups):
                 members = (idx[e] == g) & treated
                 rows.append(effect[:, members].mean(axis=1))
