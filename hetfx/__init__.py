@@ -1,7 +1,7 @@
 """hetfx: Bayesian hierarchical models of heterogeneous treatment effects."""
 
 from hetfx import datasets, families, priors
-from hetfx.batch.jobs import BatchError, Job, fit_many, read_jobs, read_manifest
+from hetfx.batch import BatchError, Job, fit_many, read_jobs, read_manifest
 from hetfx.design.build import groups
 from hetfx.design.grouping import GroupingWarning
 from hetfx.errors import (
@@ -18,7 +18,8 @@ from hetfx.model import HetModel, fit
 from hetfx.results import contrasts
 from hetfx.results.baseline import ols_interactions
 from hetfx.results.checks import compare
-from hetfx.results.fit import ConvergenceWarning, HetFit
+from hetfx.results.convergence import ConvergenceWarning
+from hetfx.results.fit import HetFit
 from hetfx.results.marginal import datagrid
 from hetfx.results.persist import load
 from hetfx.results.prediction import ExtrapolationWarning

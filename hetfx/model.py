@@ -64,7 +64,7 @@ class HetModel:
         How the group effects are sampled. ``"auto"`` (the default) chooses per
         group: centred where a pilot no-pooling fit says the group's data are
         more precise than the spread of the groups, non-centred elsewhere
-        (:mod:`hetfx.parameterization`); ``fit.info`` reports the choice.
+        (:mod:`hetfx.program.parameterization`); ``fit.info`` reports the choice.
         ``"noncentred"`` and ``"centred"`` force one form for every group. All
         three run the same compiled program.
     collapsed : bool, optional

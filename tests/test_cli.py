@@ -180,7 +180,7 @@ data = "nowhere.csv"
 
 
 def test_install_cmdstan_without_network():
-    from hetfx.cli import _online
+    from hetfx.cli.programs import _online
 
     if _online():
         pytest.skip("network available: would really download CmdStan")

@@ -15,7 +15,7 @@ from hetfx import ConvergenceWarning, SamplingError
 from hetfx.design.build import build_design
 from hetfx.families import get_family
 from hetfx.program.standata import build_stan_input
-from hetfx.results.fit import STAT_COLUMNS
+from hetfx.results.summary import STAT_COLUMNS
 
 pytestmark = pytest.mark.sampling
 FAST = {"chains": 4, "iter_warmup": 500, "iter_sampling": 500}

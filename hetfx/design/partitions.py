@@ -119,7 +119,7 @@ def summarise_partitions(
 ) -> tuple[Design, DesignSummary]:
     """Design and gaussian statistics of a Dask DataFrame or Parquet dataset.
 
-    ``options`` (:class:`hetfx.design_options.DesignOptions`, changed by keyword
+    ``options`` (:class:`hetfx.design.options.DesignOptions`, changed by keyword
     arguments of the same names) are those of :func:`hetfx.design.build_design`.
     Runs on the active Dask scheduler (a ``dask.distributed.Client`` when one
     exists, else threads).

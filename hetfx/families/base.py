@@ -116,7 +116,7 @@ class Family:
 
     # ------------------------------------------------------------- Stan data
     #: The likelihood of rows that share eta equals that of their sums (up to a
-    #: constant), so repeated rows may be merged (:func:`hetfx.rows.aggregate`).
+    #: constant), so repeated rows may be merged (:func:`hetfx.program.rows.aggregate`).
     exact_aggregation = False
 
     def stan_data(

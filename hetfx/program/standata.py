@@ -48,7 +48,7 @@ class DesignSummary:
     """The moments of a design that the priors, scaling and ATE weights need.
 
     Built from the rows by :func:`summarise`, or partition by partition for data
-    bigger than memory (:mod:`hetfx.partitions`, gaussian only).
+    bigger than memory (:mod:`hetfx.design.partitions`, gaussian only).
 
     Attributes
     ----------
@@ -151,7 +151,7 @@ def design_matrix(
 ) -> np.ndarray:
     """The centred and scaled W (with the intercept column) for ``rows``;
     without its T.*1{g} block when ``group_columns`` is False (row-wise programs
-    look the group effects up by index, :mod:`hetfx.rows`)."""
+    look the group effects up by index, :mod:`hetfx.program.rows`)."""
     X = design.X[rows]
     n = X.shape[0]
     cols = [np.ones((n, 1)), (X - sc.x_mean) / sc.x_scale]
@@ -218,10 +218,10 @@ def build_stan_input(
         Sample from the priors alone.
     parameterization : {"auto", "noncentred", "centred"}
         The form of the group effects; ``"auto"`` chooses per group
-        (:mod:`hetfx.parameterization`) and notes the choice in ``info``.
+        (:mod:`hetfx.program.parameterization`) and notes the choice in ``info``.
     deviations : bool, optional
         Group deviations from a + zbar lambda: by default wherever the data can
-        inform them (:mod:`hetfx.deviations`); True or False for every equation.
+        inform them (:mod:`hetfx.program.deviations`); True or False for every equation.
     aggregate : bool
         Merge rows that share eta where the family's likelihood allows it
         exactly (binomial, Poisson, ordinal and categorical counts).

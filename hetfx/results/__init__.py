@@ -3,6 +3,7 @@
 ``fit`` holds :class:`HetFit`; the other modules are functions of a fit.
 """
 
-from hetfx.results.fit import ConvergenceWarning, HetFit
+from hetfx.results.convergence import ConvergenceWarning
+from hetfx.results.fit import HetFit
 
 __all__ = ["ConvergenceWarning", "HetFit"]

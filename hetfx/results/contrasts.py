@@ -10,6 +10,7 @@ import pandas as pd
 
 from hetfx.design.grouping import format_value
 from hetfx.errors import OptionError
+from hetfx.results import summary
 from hetfx.results.response import check_scale, response_draws
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ def contrast(
         "groups_b": len(rows_b),
         "weighting": "treated units" if several else "none",
     }
-    out = fit._table([row], [draws_a - draws_b], prob)
+    out = summary.tidy_table([row], [draws_a - draws_b], prob)
     p = out["prob_positive"].iloc[0]
     out["prob_direction"] = max(p, 1 - p)
     return out
@@ -216,4 +217,4 @@ def by_modifier(fit: HetFit, prob: float = 0.9, scale: str = "link") -> pd.DataF
                     }
                 )
                 out_draws.append(averages[v] - averages[values[0]])
-    return fit._table(rows, out_draws, prob)
+    return summary.tidy_table(rows, out_draws, prob)

@@ -8,6 +8,7 @@ warnings say which is which.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,6 +29,10 @@ STUCK_ADVICE = (
     "prior on sigma_theta (priors={'sigma_theta': hetfx.priors.HalfNormal(0.5)}), "
     "or more adaptation (iter_warmup=2000, adapt_delta=0.95)."
 )
+
+
+class ConvergenceWarning(UserWarning):
+    """The sampler reported divergences, high R-hat or low ESS."""
 
 
 def chain_table(fit: HetFit) -> pd.DataFrame:
@@ -141,3 +146,43 @@ def messages(fit: HetFit) -> list[str]:
             "intervals are imprecise. Run more iterations or chains."
         )
     return out
+
+
+def diagnostics(fit: HetFit) -> pd.Series:
+    """Divergences, max R-hat, min ESS (bulk and tail), treedepth hits."""
+    import arviz as az
+
+    stats = fit.idata.sample_stats
+    names = [v for v in fit.info.get("summary_vars", []) if v in fit.idata.posterior]
+    posterior = fit.idata.posterior[names]
+    sizes = [posterior[v].size for v in names]
+    keep = [v for v, s in zip(names, sizes, strict=True) if s > 0]
+    with warnings.catch_warnings():  # constants (a fixed sigma_theta) give NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rhat = az.rhat(posterior[keep]) if keep else None
+        ess_b = az.ess(posterior[keep], method="bulk") if keep else None
+        ess_t = az.ess(posterior[keep], method="tail") if keep else None
+
+    def extreme(ds, fn) -> float:
+        if ds is None:
+            return float("nan")
+        values = np.concatenate([np.ravel(ds[v].values) for v in ds.data_vars])
+        values = values[np.isfinite(values)]
+        return float(fn(values)) if values.size else float("nan")
+
+    depth = stats["tree_depth"].values if "tree_depth" in stats else np.zeros(1)
+    return pd.Series(
+        {
+            "divergences": int(stats["diverging"].values.sum()),
+            "max_rhat": extreme(rhat, np.max),
+            "min_ess_bulk": extreme(ess_b, np.min),
+            "min_ess_tail": extreme(ess_t, np.min),
+            "treedepth_hits": int(
+                (depth >= fit.options.get("max_treedepth", 10)).sum()
+            ),
+            "chains": int(posterior.sizes.get("chain", 0)),
+            "draws": int(posterior.sizes.get("draw", 0)),
+        },
+        name="diagnostics",
+        dtype=object,
+    )

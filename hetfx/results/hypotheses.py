@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from hetfx.errors import OptionError
+from hetfx.results import summary
 from hetfx.results.contrasts import group_draws, selection_draws
 
 if TYPE_CHECKING:
@@ -45,10 +46,10 @@ def parameter_draws(fit: HetFit, treatment: str | None) -> dict[str, np.ndarray]
         )
     names = {
         row["parameter"]: draws
-        for row, draws in fit.modifier_draws()
+        for row, draws in summary.modifier_draws(fit)
         if row["treatment"] == treatment
     }
-    names.update({row["parameter"]: d for row, d in fit.coefficient_draws()})
+    names.update({row["parameter"]: d for row, d in summary.coefficient_draws(fit)})
     names["ate"] = fit.draws("ate")[..., fit.coords["treatment"].index(treatment)]
     return names
 
@@ -162,7 +163,7 @@ def hypotheses(
         if threshold is None:
             raise OptionError("hypotheses() needs an expression or a threshold=.")
         table, draws = group_draws(fit)
-        out = fit._expand(table, draws, prob)
+        out = summary.expand_table(table, draws, prob, fit.info.get("levels"))
         out.insert(0, "hypothesis", f"effect > {threshold:g}")
         out["prob"] = (draws > threshold).mean(axis=(0, 1))
         return out
@@ -181,7 +182,7 @@ def hypotheses(
     if quantity.ndim != 2:
         raise OptionError(f"Hypothesis {expr!r} names no parameter or group.")
     row = {"hypothesis": expr.strip()}
-    out = fit._table([row], [quantity], prob)
+    out = summary.tidy_table([row], [quantity], prob)
     if op in (">", ">="):
         out["prob"] = float((quantity > 0).mean())
     elif op in ("<", "<="):

@@ -98,7 +98,7 @@ def _rows(fit: HetFit, newdata: Any, shift: tuple[str, float] | None = None) -> 
     treated units); ``shift`` moves one variable by a step, groups kept."""
     design, fam = fit.design, fit.family_obj
     if newdata is None:
-        fit._needs_rows("comparisons() and slopes() on the training data")
+        fit.require_rows("comparisons() and slopes() on the training data")
         frame = design.frame
         X, Zs, groups = (
             design.X,

@@ -184,7 +184,7 @@ def plot_estimates(
 ) -> Axes:
     """Rows of a comparisons or slopes table with their intervals, one per line,
     labelled by their ``by`` values (and the treatment when there are several)."""
-    from hetfx.results.fit import STAT_COLUMNS
+    from hetfx.results.summary import STAT_COLUMNS
 
     stats = {"treatment", "term", "n", *STAT_COLUMNS}
     keys = [c for c in table.columns if c not in stats]

@@ -10,6 +10,7 @@ import pandas as pd
 
 from hetfx.design.grouping import NO_GROUP
 from hetfx.errors import OptionError
+from hetfx.results import summary
 from hetfx.results.posterior import Draws, linear_predictor, unit_effects
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def predict(
         if draws:
             return values
         rows = [{"row": i} for i in range(values.shape[1])]
-        return fit._table(
+        return summary.tidy_table(
             rows, [per_chain(values[:, i]) for i in range(values.shape[1])], prob
         )
     if draws:
@@ -106,7 +107,7 @@ def predict(
                 }
             )
             out.append(per_chain(taus[e][:, i]))
-    return fit._table(rows, out, prob)
+    return summary.tidy_table(rows, out, prob)
 
 
 def expected_outcome(fit: HetFit, eta: np.ndarray, newdata: Any) -> np.ndarray:

@@ -100,7 +100,7 @@ def _response_effects(fit: HetFit, regression: bool) -> tuple[np.ndarray, np.nda
     """Response-scale effects of the group rows and ATEs (see response_draws)."""
     design = fit.design
     fam = fit.family_obj
-    fit._needs_rows("scale='response'")
+    fit.require_rows("scale='response'")
     thin = _thin(fit, design.n)
     idata = fit.idata.isel(draw=slice(None, None, thin))
     chains = idata.posterior.sizes["chain"]

@@ -1,0 +1,7 @@
+"""``python -m hetfx.cli``."""
+
+import sys
+
+from hetfx.cli import main
+
+sys.exit(main())
