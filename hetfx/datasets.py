@@ -144,35 +144,11 @@ def simulate(
     theta_cell = a + combos @ lam + sigma_theta * u
     cell = Z @ (2 ** np.arange(n_modifiers)[::-1])
     eta = alpha + X @ beta + treat * theta_cell[cell]
-    extra: dict[str, np.ndarray] = {}
-    if family == "gaussian":
-        y = eta + rng.normal(0, sigma, size=n)
-    elif family == "student_t":
-        y = eta + sigma * rng.standard_t(nu, size=n)
-    elif family == "bernoulli":
-        y = rng.binomial(1, 1 / (1 + np.exp(-eta))).astype(float)
-    elif family == "binomial":
-        extra["trials"] = 1 + rng.poisson(9, size=n)
-        y = rng.binomial(extra["trials"], 1 / (1 + np.exp(-eta))).astype(float)
-    elif family in ("poisson", "negative_binomial"):
-        extra["exposure"] = rng.uniform(0.5, 2.0, size=n)
-        mu = extra["exposure"] * np.exp(eta)
-        if family == "poisson":
-            y = rng.poisson(mu).astype(float)
-        else:
-            y = rng.negative_binomial(phi, phi / (phi + mu)).astype(float)
-    elif family == "ordinal":  # latent logistic, categories 1..len(cutpoints) + 1
-        latent = eta + rng.logistic(size=n)
-        y = 1.0 + (latent[:, None] > np.asarray(cutpoints)[None, :]).sum(axis=1)
-    else:  # categorical: A (reference), B (the parameters given), C (a second set)
+    theta_c = eta_c = None
+    if family == "categorical":  # category C's effects (B's are theta_cell)
         theta_c = -a - combos @ lam / 2 + sigma_theta * rng.normal(size=len(combos))
         eta_c = alpha / 2 + X @ beta / 2 + treat * theta_c[cell]
-        logits = np.column_stack([np.zeros(n), eta, eta_c])
-        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs /= probs.sum(axis=1, keepdims=True)
-        y = np.array(["A", "B", "C"])[
-            (rng.uniform(size=(n, 1)) > probs.cumsum(axis=1)).sum(axis=1)
-        ]
+    y, extra = _draw_outcome(family, eta, rng, sigma, nu, phi, cutpoints, eta_c)
     data = pd.DataFrame(
         {"y": y, **dict(zip(x_names, X.T, strict=True)), "treat": treat}
     )
@@ -203,17 +179,10 @@ def simulate(
             ],
             ignore_index=True,
         )
+        treated = cell[treat == 1]
         by_category = {
-            "B": {
-                "a": float(a),
-                "lambda": dict(zip(z_names, lam.tolist(), strict=True)),
-                "ate": float(theta_cell[cell[treat == 1]].mean()),
-            },
-            "C": {
-                "a": float(-a),
-                "lambda": dict(zip(z_names, (-lam / 2).tolist(), strict=True)),
-                "ate": float(theta_c[cell[treat == 1]].mean()),
-            },
+            "B": _truth(a, lam, theta_cell[treated].mean(), z_names),
+            "C": _truth(-a, -lam / 2, theta_c[treated].mean(), z_names),
         }
     controls = " + ".join(x_names) if x_names else "1"
     return Simulation(
@@ -231,6 +200,57 @@ def simulate(
         cutpoints=list(cutpoints) if family == "ordinal" else None,
         by_category=by_category,
     )
+
+
+def _draw_outcome(
+    family: str,
+    eta: np.ndarray,
+    rng: np.random.Generator,
+    sigma: float,
+    nu: float,
+    phi: float,
+    cutpoints: tuple[float, ...],
+    eta_c: np.ndarray | None = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """y given the linear predictor, and the family's extra columns."""
+    n = len(eta)
+    extra: dict[str, np.ndarray] = {}
+    if family == "gaussian":
+        y = eta + rng.normal(0, sigma, size=n)
+    elif family == "student_t":
+        y = eta + sigma * rng.standard_t(nu, size=n)
+    elif family == "bernoulli":
+        y = rng.binomial(1, 1 / (1 + np.exp(-eta))).astype(float)
+    elif family == "binomial":
+        extra["trials"] = 1 + rng.poisson(9, size=n)
+        y = rng.binomial(extra["trials"], 1 / (1 + np.exp(-eta))).astype(float)
+    elif family in ("poisson", "negative_binomial"):
+        extra["exposure"] = rng.uniform(0.5, 2.0, size=n)
+        mu = extra["exposure"] * np.exp(eta)
+        if family == "poisson":
+            y = rng.poisson(mu).astype(float)
+        else:
+            y = rng.negative_binomial(phi, phi / (phi + mu)).astype(float)
+    elif family == "ordinal":  # latent logistic, categories 1..len(cutpoints) + 1
+        latent = eta + rng.logistic(size=n)
+        y = 1.0 + (latent[:, None] > np.asarray(cutpoints)[None, :]).sum(axis=1)
+    else:  # categorical: A (reference), B (eta), C (eta_c)
+        logits = np.column_stack([np.zeros(n), eta, eta_c])
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        y = np.array(["A", "B", "C"])[
+            (rng.uniform(size=(n, 1)) > probs.cumsum(axis=1)).sum(axis=1)
+        ]
+    return y, extra
+
+
+def _truth(a: float, lam: np.ndarray, ate: float, z_names: list[str]) -> dict:
+    """One category's true a, lambda and ATE."""
+    return {
+        "a": float(a),
+        "lambda": dict(zip(z_names, lam.tolist(), strict=True)),
+        "ate": float(ate),
+    }
 
 
 TOMZ_WEEKS_FORMULA = (

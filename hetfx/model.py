@@ -17,6 +17,7 @@ from hetfx.io import read_data
 from hetfx.priors import summary_table, validate_priors
 from hetfx.program.collapse import blocking_priors, check_collapsed
 from hetfx.program.deviations import check_deviations, zero_unused_scales
+from hetfx.program.example import example_input
 from hetfx.program.parameterization import check_parameterization
 from hetfx.program.render import render
 from hetfx.program.standata import (
@@ -263,15 +264,15 @@ class HetModel:
             summary,
             deviations=self.deviations,
         )
-        prepared = time.perf_counter() - start
-        backend = self.backend
+        timing = {"design": time.perf_counter() - start}
         was_compiled = self._compiled is not None
         compiled = self.compile(stan_input)
+        timing["compile"] = 0.0 if was_compiled else compiled.seconds
         start = time.perf_counter()
-        idata = backend.sample(
+        idata = self.backend.sample(
             compiled, stan_input.data, stan_input.inits, options, stan_input.coords
         )
-        seconds = time.perf_counter() - start
+        timing["sampling"] = time.perf_counter() - start
         zero_unused_scales(idata, stan_input.data["deviations"])
         info = {
             **stan_input.info,
@@ -285,24 +286,14 @@ class HetModel:
             "program_built": bool(
                 compiled.info.get("built", compiled.compiled_now) and not was_compiled
             ),
-            "timing": {
-                "design": prepared,
-                "compile": 0.0 if was_compiled else compiled.seconds,
-                "sampling": seconds,
-            },
+            "timing": timing,
             "prior_only": bool(prior_only),
             "program": self.program_name,
+            **self._program_note(),
         }
-        if self.family.program == "gaussian" and not self.collapsed:
-            blocking = blocking_priors(self.priors)
-            info["program_note"] = (
-                f"uncollapsed gaussian program: {', '.join(blocking)} is not normal"
-                if blocking
-                else "uncollapsed gaussian program (collapsed=False)"
-            )
         fit = HetFit(
             idata,
-            backend=backend.name,
+            backend=self.backend.name,
             formula=self.formula,
             family=self.family,
             groups=stan_input.effects_rows,
@@ -320,6 +311,17 @@ class HetModel:
             fit.check_convergence()
         return fit
 
+    def _program_note(self) -> dict[str, str]:
+        """Why a gaussian model runs the uncollapsed program, for ``fit.info``."""
+        if self.family.program != "gaussian" or self.collapsed:
+            return {}
+        blocking = blocking_priors(self.priors)
+        if blocking:
+            note = f"uncollapsed gaussian program: {', '.join(blocking)} is not normal"
+        else:
+            note = "uncollapsed gaussian program (collapsed=False)"
+        return {"program_note": note}
+
     def sample_prior(self, data: Any, **kwargs: Any) -> HetFit:
         """Sample from the priors alone (a prior predictive check).
 
@@ -327,18 +329,6 @@ class HetModel:
         allow; ``prior_summary()`` shows the priors scaled to ``data``.
         """
         return self.fit(data, prior_only=True, **kwargs)
-
-
-def example_input(family: Family) -> StanInput:
-    """Stan data of a tiny simulated design, to compile a program without data."""
-    from hetfx.datasets import simulate
-
-    sim = simulate(n=60, n_modifiers=2, n_controls=1, family=family.name, seed=1)
-    fam = sim.family_object
-    design = build_design(
-        sim.formula, sim.data, warn_groups=False, extra_variables=tuple(fam.variables)
-    )
-    return build_stan_input(design, fam)
 
 
 def fit(
@@ -360,6 +350,7 @@ def fit(
     prior_only: bool = False,
     parameterization: str = "auto",
     deviations: bool | None = None,
+    collapsed: bool | None = None,
     **sampler_options: Any,
 ) -> HetFit:
     """Fit a hierarchical model of heterogeneous treatment effects.
@@ -380,7 +371,7 @@ def fit(
         Add the modifiers' constituent terms to the outcome equation.
     bins : dict, optional
         Binning of continuous modifiers.
-    control, treatment_type, missing, parameterization, deviations
+    control, treatment_type, missing, parameterization, deviations, collapsed
         See :class:`HetModel`.
     prior_only : bool
         Sample from the priors alone.
@@ -410,6 +401,7 @@ def fit(
         missing=missing,
         parameterization=parameterization,
         deviations=deviations,
+        collapsed=collapsed,
     )
     return model.fit(
         data,

@@ -5,18 +5,22 @@ formula -> (clean frame) -> formulaic matrices -> :class:`Design`.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hetfx.design.checks import (
+    check_equation,
+    check_full_design,
+    find_collinear,
+    warn_saturated,
+)
 from hetfx.design.data import as_frame, check_finite, check_variables, drop_missing
 from hetfx.design.grouping import (
     NO_GROUP,
     Grouping,
-    GroupingWarning,
     make_grouping,
     validate_bins,
     warn_about_groups,
@@ -195,7 +199,7 @@ class Design:
         return table[["treatment", "group", *modifier_cols, "n_treated", "n"]]
 
 
-def _materialise(
+def materialise(
     expr: str, frame: pd.DataFrame, where: str
 ) -> tuple[np.ndarray, list[str], Any]:
     """Design columns of a right-hand side, without the intercept column."""
@@ -216,7 +220,7 @@ def _materialise(
     return mm.to_numpy(dtype=float), [str(c) for c in mm.columns], spec
 
 
-def _outcome(formula: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
+def outcome_values(formula: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
     name = formula.outcome.strip("` ")
     if name in frame.columns:
         col = frame[name]
@@ -227,42 +231,10 @@ def _outcome(formula: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
         if not pd.api.types.is_numeric_dtype(col):
             return col.to_numpy()  # labels (ordinal, categorical); checked by family
         return col.to_numpy(dtype=float)
-    values, names, _ = _materialise(formula.outcome, frame, "the outcome")
+    values, names, _ = materialise(formula.outcome, frame, "the outcome")
     if values.shape[1] != 1:
         raise FormulaError(f"The outcome {formula.outcome!r} must give one column.")
     return values[:, 0]
-
-
-def find_collinear(
-    matrix: np.ndarray, names: list[str], tol: float = 1e-8
-) -> str | None:
-    """Name the first column that is constant or a combination of earlier ones.
-
-    One QR decomposition of [1, matrix]: a column whose diagonal entry of R is
-    negligible against its norm lies in the span of the columns before it.
-
-    Returns a message, or None when the columns are linearly independent of each
-    other and of the intercept.
-    """
-    if matrix.shape[1] == 0:
-        return None
-    for j, name in enumerate(names):
-        if np.ptp(matrix[:, j]) == 0:
-            return f"{name!r} is constant"
-    full = np.column_stack([np.ones(matrix.shape[0]), matrix])
-    r = np.abs(np.diag(np.linalg.qr(full, mode="r")))
-    # more columns than rows: R has only n diagonal entries, and every column
-    # past them is a combination of earlier ones
-    r = np.concatenate([r, np.zeros(full.shape[1] - r.size)])
-    norms = np.linalg.norm(full, axis=0)
-    bad = np.flatnonzero(r[1:] <= tol * np.maximum(norms[1:], 1.0) * 10)
-    if bad.size == 0:
-        return None
-    j = int(bad[0])
-    coef, *_ = np.linalg.lstsq(full[:, : j + 1], full[:, j + 1], rcond=None)
-    partners = [names[i - 1] for i in np.flatnonzero(np.abs(coef) > 1e-6) if i > 0]
-    with_ = ", ".join(map(repr, partners)) or "the intercept"
-    return f"{names[j]!r} is perfectly collinear with {with_}"
 
 
 def build_design(
@@ -304,22 +276,22 @@ def build_design(
     modifier_vars = [m for p in parsed.parts for m in p.modifier_variables]
     bins = validate_bins(opts.bins, modifier_vars, parsed.categorical_modifiers)
 
-    y = _outcome(parsed, frame)
-    X, x_names, x_spec = _materialise(parsed.controls, frame, "the controls")
+    y = outcome_values(parsed, frame)
+    X, x_names, x_spec = materialise(parsed.controls, frame, "the controls")
     specs: dict[str, Any] = {"controls": x_spec}
     equations: list[Equation] = []
     for part in parsed.parts:
         arms = arms_for(
             frame, part.treatment, len(parsed.parts), opts.control, opts.treatment_type
         )
-        Z, z_names, z_spec = _materialise(
+        Z, z_names, z_spec = materialise(
             part.modifiers, frame, f"the modifiers of {part.treatment!r}"
         )
         specs[part.treatment] = z_spec
         for arm in arms:
             grouping = make_grouping(frame, part.modifier_variables, arm.treated, bins)
             eq = Equation(arm, Z, z_names, part.modifier_variables, grouping)
-            _check_equation(eq, parsed)
+            check_equation(eq)
             equations.append(eq)
         if opts.main_effects:
             new = [j for j, name in enumerate(z_names) if name not in x_names]
@@ -329,7 +301,7 @@ def build_design(
     problem = find_collinear(X, x_names)
     if problem:
         raise DataError(f"Control {problem}; drop or recode it in {parsed.controls!r}.")
-    _check_full_design(X, x_names, equations)
+    check_full_design(X, x_names, equations)
     extras = {v: frame[v].to_numpy(dtype=float) for v in extra_variables}
     design = Design(
         parsed, y, X, x_names, equations, frame, n_before - len(frame), specs, extras
@@ -338,54 +310,8 @@ def build_design(
         for eq in equations:
             if eq.has_groups:
                 warn_about_groups(eq.grouping.table, eq.label)
-                _warn_saturated(eq)
+                warn_saturated(eq)
     return design
-
-
-def _check_equation(eq: Equation, parsed: ParsedFormula) -> None:
-    if not eq.has_groups:
-        return
-    if eq.grouping.n_groups < 2:
-        raise DataError(
-            f"Treatment {eq.label!r} has fewer than 2 groups of treated units for "
-            f"modifiers {eq.modifiers}; use '{eq.arm.variable} : 1' for one pooled "
-            "effect."
-        )
-    treated = eq.arm.treated
-    problem = find_collinear(eq.Z[treated], eq.z_names)
-    if problem:
-        raise DataError(f"Among the treated units of {eq.label!r}, modifier {problem}.")
-
-
-def _warn_saturated(eq: Equation) -> None:
-    """Warn when the modifier regression leaves no between-group variation."""
-    if eq.grouping.n_groups <= eq.Z.shape[1] + 1:
-        warnings.warn(
-            f"Treatment {eq.label!r}: {eq.grouping.n_groups} groups for "
-            f"{eq.Z.shape[1]} modifier columns: the regression on the modifiers "
-            "already fits every group, so the group deviations rest on the prior "
-            "alone and sampling may be slow. Use coarser modifiers or more groups.",
-            GroupingWarning,
-            stacklevel=4,
-        )
-
-
-def _check_full_design(
-    X: np.ndarray, x_names: list[str], equations: list[Equation]
-) -> None:
-    """The design without group columns must have full column rank."""
-    cols = [X]
-    names = list(x_names)
-    for eq in equations:
-        t = eq.arm.values
-        cols.append(t[:, None])
-        names.append(f"treatment {eq.label!r}")
-        if eq.Z.shape[1]:
-            cols.append(t[:, None] * eq.Z)
-            names += [f"{eq.label}:{z}" for z in eq.z_names]
-    problem = find_collinear(np.column_stack(cols), names)
-    if problem:
-        raise DataError(f"The design is not identified: {problem}.")
 
 
 def groups(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hetfx.design.build import Design, _outcome, build_design
+from hetfx.design.build import Design, build_design, outcome_values
 from hetfx.design.data import check_finite
 from hetfx.design.grouping import (
     DEFAULT_BINS,
@@ -258,7 +258,7 @@ def partition_moments(part: pd.DataFrame, plan: Plan) -> dict[str, Any]:
         return out
     X, Zs, _ = ref.new_rows(part)
     Ts = ref.treatment_values(part)
-    y = np.asarray(_outcome(ref.formula, part), dtype=float) - plan.y0
+    y = np.asarray(outcome_values(ref.formula, part), dtype=float) - plan.y0
     cols = [np.ones((n, 1)), X - plan.x0]
     for T, Z, z0 in zip(Ts, Zs, plan.z0, strict=True):
         cols += [T[:, None], T[:, None] * (Z - z0)]

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hetfx.design.build import Design, Equation, _warn_saturated
+from hetfx.design.build import Design, Equation
+from hetfx.design.checks import check_identified, warn_saturated
 from hetfx.design.grouping import Coder, Grouping, group_table, warn_about_groups
 from hetfx.design.layout import Layout
 from hetfx.design.partition_pass import Plan
@@ -59,19 +60,6 @@ def raw_columns(reference: Design) -> RawColumns:
         names += [f"treatment {eq.label!r}", *[f"{eq.label}:{z}" for z in eq.z_names]]
         pos += 1 + L
     return RawColumns(names, treatment, modifiers)
-
-
-def check_identified(gram: np.ndarray, names: list[str]) -> None:
-    """DataError naming the first column that is a combination of earlier ones."""
-    d = np.sqrt(np.maximum(np.diag(gram), 1e-300))
-    corr = gram / np.outer(d, d)
-    for j in range(1, len(names) + 1):
-        block = corr[: j + 1, : j + 1]
-        if np.linalg.eigvalsh(block)[0] < 1e-9:
-            raise DataError(
-                f"The design is not identified: {names[j - 1]!r} is "
-                "collinear with the columns before it."
-            )
 
 
 def equation_statistics(
@@ -264,7 +252,7 @@ def assemble(
         for eq in equations:
             if eq.has_groups:
                 warn_about_groups(eq.grouping.table, eq.label)
-                _warn_saturated(eq)
+                warn_saturated(eq)
     return design, summary
 
 

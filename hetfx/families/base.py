@@ -35,6 +35,17 @@ class PilotStatistics:
 
 
 @dataclass(frozen=True)
+class ParameterPrior:
+    """A family parameter's default prior: its key, the labels of its
+    elements, the prior, and the scale that multiplies the prior's numbers."""
+
+    key: str
+    labels: list[str]
+    prior: Any
+    scale: float
+
+
+@dataclass(frozen=True)
 class Family:
     """A likelihood family.
 
@@ -118,6 +129,13 @@ class Family:
     #: The likelihood of rows that share eta equals that of their sums (up to a
     #: constant), so repeated rows may be merged (:func:`hetfx.program.rows.aggregate`).
     exact_aggregation = False
+
+    def parameter_priors(
+        self, outcome_sd: float, levels: list[Any] | None
+    ) -> list[ParameterPrior]:
+        """Default priors of the family's own parameters (``params``), with the
+        scale they are multiplied by (the outcome's sd where it has units)."""
+        return []
 
     def stan_data(
         self,

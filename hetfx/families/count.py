@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hetfx.families.base import Family, check_counts
+from hetfx.families.base import Family, ParameterPrior, check_counts
+from hetfx.priors import Gamma
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,11 @@ class NegativeBinomial(Poisson):
 
     name: str = "negative_binomial"
     params: tuple[str, ...] = ("phi",)
+
     exact_aggregation = False  # the sum of NB2 counts does not carry phi alone
+
+    def parameter_priors(self, outcome_sd, levels):
+        return [ParameterPrior("phi", ["phi"], Gamma(2, 0.1), 1.0)]
 
     def log_likelihood(self, y, eta, extra, extras):
         from scipy import stats

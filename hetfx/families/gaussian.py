@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from hetfx.families.base import Family
+from hetfx.families.base import Family, ParameterPrior
+from hetfx.priors import Exponential
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,9 @@ class Gaussian(Family):
     link: str = "identity"
     program: str = "gaussian"
     params: tuple[str, ...] = ("sigma",)
+
+    def parameter_priors(self, outcome_sd, levels):
+        return [ParameterPrior("sigma", ["sigma"], Exponential(), outcome_sd)]
 
     def stan_data(self, design, sc, summary, y, levels, aggregate):
         from hetfx.program.standata import sufficient_statistics

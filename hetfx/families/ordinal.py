@@ -7,13 +7,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hetfx.design.grouping import format_value
 from hetfx.errors import DataError
 from hetfx.families.base import (
     Family,
+    ParameterPrior,
     category_probs,
     level_codes,
     observed_levels,
 )
+from hetfx.priors import StudentT as StudentTPrior
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,13 @@ class Ordinal(Family):
     link: str = "logit"
     program: str = "ordinal"
     params: tuple[str, ...] = ("cutpoints",)
+
     intercept: bool = False
+
+    def parameter_priors(self, outcome_sd, levels):
+        pairs = zip(levels[:-1], levels[1:], strict=True)
+        names = [f"{format_value(a)}|{format_value(b)}" for a, b in pairs]
+        return [ParameterPrior("cutpoints", names, StudentTPrior(3, 0, 2.5), 2.5)]
 
     @property
     def link_scale(self) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hetfx.families.base import Family
+from hetfx.families.base import Family, ParameterPrior
+from hetfx.priors import Exponential, Gamma
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,12 @@ class StudentT(Family):
     link: str = "identity"
     program: str = "student_t"
     params: tuple[str, ...] = ("sigma", "nu")
+
+    def parameter_priors(self, outcome_sd, levels):
+        return [
+            ParameterPrior("sigma", ["sigma"], Exponential(), outcome_sd),
+            ParameterPrior("nu", ["nu"], Gamma(2, 0.1), 1.0),
+        ]
 
     def stan_data(self, design, sc, summary, y, levels, aggregate):
         data, _, info = super().stan_data(design, sc, summary, y, levels, aggregate)

@@ -18,12 +18,9 @@ from hetfx.design.grouping import NO_GROUP, format_value
 from hetfx.errors import OptionError
 from hetfx.families import Family
 from hetfx.priors import (
-    Exponential,
-    Gamma,
     HalfNormal,
     Normal,
     ResolvedPrior,
-    StudentT,
     resolve,
     validate_priors,
 )
@@ -229,94 +226,11 @@ def build_stan_input(
         Moments computed elsewhere (data bigger than memory; gaussian only).
     """
     user = validate_priors(priors, prior_keys(family))
-    if summary is None:
-        y, levels = family.prepare_outcome(
-            design.y, design.formula.outcome, design.extras
-        )
-        summary = summarise(design, y)
-    elif family.program != "gaussian":
-        raise OptionError(
-            f"Only the gaussian family can be fitted from summary statistics; "
-            f"got {family.name!r}."
-        )
-    else:
-        y, levels = None, None
-    sc = summary.scaling
-    eqs = design.equations
+    y, levels, summary = outcome_and_summary(design, family, summary)
     layout = design.layout
     with_deviations = equation_deviations(layout, deviations)
-    E, L, G = layout.E, layout.L, layout.G
-    lambda_eq = np.asarray(layout.lambda_equation(), dtype=int)
-    group_eq = layout.group_equation()
-    z_group = np.zeros((G, L))
-    ate_weight = np.zeros((E, G))
-    for e, block in enumerate(layout.equations):
-        if block.has_groups:
-            counts = summary.group_counts[e]
-            z_group[block.thetas, block.lambdas] = summary.group_means[e]
-            ate_weight[e, block.thetas] = counts / counts.sum()
-
-    s_y = summary.y_sd if family.link == "identity" else 1.0
-    s_t = summary.t_sd
-    s_t_of_l = s_t[lambda_eq - 1] if L else np.zeros(0)
-    labels = [eq.label for eq in eqs]
-    modifier_names = [f"{eq.label}:{z}" for eq in eqs for z in eq.z_names]
-    resolved = (
-        [
-            resolve(
-                "alpha",
-                ["(intercept)"],
-                user,
-                Normal(),
-                2.5 * s_y,
-                summary.y_mean if family.link == "identity" else 0.0,
-            )
-        ]
-        if family.intercept
-        else []
-    )
-    resolved += [
-        resolve("beta", design.x_names, user, Normal(), 2.5 * s_y / sc.x_scale),
-        resolve("a", labels, user, Normal(), 2.5 * s_y / s_t),
-        resolve(
-            "lambda",
-            modifier_names,
-            user,
-            Normal(),
-            2.5 * s_y / (s_t_of_l * sc.z_scale),
-        ),
-        resolve("sigma_theta", labels, user, HalfNormal(), s_y / s_t),
-    ]
-    if "sigma" in family.params:
-        resolved.append(resolve("sigma", ["sigma"], user, Exponential(), s_y))
-    if "nu" in family.params:
-        resolved.append(resolve("nu", ["nu"], user, Gamma(2, 0.1), 1.0))
-    if "phi" in family.params:
-        resolved.append(resolve("phi", ["phi"], user, Gamma(2, 0.1), 1.0))
-    if "cutpoints" in family.params:
-        names = [
-            f"{format_value(a)}|{format_value(b)}"
-            for a, b in zip(levels[:-1], levels[1:], strict=True)
-        ]
-        resolved.append(resolve("cutpoints", names, user, StudentT(3, 0, 2.5), 2.5))
-
-    data: dict[str, Any] = {
-        "K": len(design.x_names),
-        "E": E,
-        "L": L,
-        "G": G,
-        "lambda_eq": lambda_eq,
-        "group_eq": np.asarray(group_eq, dtype=int),
-        "x_mean": sc.x_mean,
-        "x_scale": sc.x_scale,
-        "z_mean": sc.z_mean,
-        "z_scale": sc.z_scale,
-        "z_group": z_group,
-        "has_groups": np.array([int(eq.has_groups) for eq in eqs], dtype=int),
-        "deviations": np.array(with_deviations, dtype=int),
-        "ate_weight": ate_weight,
-        "prior_only": int(bool(prior_only)),
-    }
+    resolved = resolve_priors(design, family, summary, user, levels)
+    data = common_data(design, summary, with_deviations, prior_only)
     for r in resolved:
         data.update(r.stan_data())
     if not family.intercept:  # the shared data block declares an alpha prior
@@ -329,7 +243,7 @@ def build_stan_input(
             }
         )
     family_data, inits, family_info = family.stan_data(
-        design, sc, summary, y, levels, aggregate
+        design, summary.scaling, summary, y, levels, aggregate
     )
     data.update(family_data)
     data["noncentred"], data["pilot_variance"], form = choose_form(
@@ -345,7 +259,107 @@ def build_stan_input(
             if b.has_groups
         },
     }
+    table, coords = labels_and_coords(design, family, levels)
+    return StanInput(data, inits, resolved, coords, table, info)
 
+
+def outcome_and_summary(
+    design: Design, family: Family, summary: DesignSummary | None
+) -> tuple[np.ndarray | None, list[Any] | None, DesignSummary]:
+    """The family's outcome and levels, and the design's moments (from the rows,
+    or as computed partition by partition)."""
+    if summary is None:
+        y, levels = family.prepare_outcome(
+            design.y, design.formula.outcome, design.extras
+        )
+        return y, levels, summarise(design, y)
+    if family.program != "gaussian":
+        raise OptionError(
+            f"Only the gaussian family can be fitted from summary statistics; "
+            f"got {family.name!r}."
+        )
+    return None, None, summary
+
+
+def resolve_priors(
+    design: Design,
+    family: Family,
+    summary: DesignSummary,
+    user: dict[str, Any],
+    levels: list[Any] | None,
+) -> list[ResolvedPrior]:
+    """Every prior on the data's scale: the user's, else the default autoscaled
+    by the outcome's sd (identity link), T's sd and the controls' and modifiers'
+    scales; then the family's own parameters."""
+    sc, layout = summary.scaling, design.layout
+    s_y = summary.y_sd if family.link == "identity" else 1.0
+    s_t = summary.t_sd
+    lambda_eq = np.asarray(layout.lambda_equation(), dtype=int)
+    s_t_of_l = s_t[lambda_eq - 1] if layout.L else np.zeros(0)
+    labels = [block.label for block in layout.equations]
+    modifier_names = [f"{b.label}:{z}" for b in layout.equations for z in b.z_names]
+    resolved = []
+    if family.intercept:
+        y_loc = summary.y_mean if family.link == "identity" else 0.0
+        resolved.append(
+            resolve("alpha", ["(intercept)"], user, Normal(), 2.5 * s_y, y_loc)
+        )
+    resolved += [
+        resolve("beta", design.x_names, user, Normal(), 2.5 * s_y / sc.x_scale),
+        resolve("a", labels, user, Normal(), 2.5 * s_y / s_t),
+        resolve(
+            "lambda",
+            modifier_names,
+            user,
+            Normal(),
+            2.5 * s_y / (s_t_of_l * sc.z_scale),
+        ),
+        resolve("sigma_theta", labels, user, HalfNormal(), s_y / s_t),
+    ]
+    for p in family.parameter_priors(s_y, levels):
+        resolved.append(resolve(p.key, p.labels, user, p.prior, p.scale))
+    return resolved
+
+
+def common_data(
+    design: Design,
+    summary: DesignSummary,
+    with_deviations: list[bool],
+    prior_only: bool,
+) -> dict[str, Any]:
+    """The data every program shares (``stan/common/data.stan.j2``) but priors."""
+    layout, sc = design.layout, summary.scaling
+    z_group = np.zeros((layout.G, layout.L))
+    ate_weight = np.zeros((layout.E, layout.G))
+    for e, block in enumerate(layout.equations):
+        if block.has_groups:
+            counts = summary.group_counts[e]
+            z_group[block.thetas, block.lambdas] = summary.group_means[e]
+            ate_weight[e, block.thetas] = counts / counts.sum()
+    return {
+        "K": layout.K,
+        "E": layout.E,
+        "L": layout.L,
+        "G": layout.G,
+        "lambda_eq": np.asarray(layout.lambda_equation(), dtype=int),
+        "group_eq": np.asarray(layout.group_equation(), dtype=int),
+        "x_mean": sc.x_mean,
+        "x_scale": sc.x_scale,
+        "z_mean": sc.z_mean,
+        "z_scale": sc.z_scale,
+        "z_group": z_group,
+        "has_groups": np.array([int(b.has_groups) for b in layout.equations]),
+        "deviations": np.array(with_deviations, dtype=int),
+        "ate_weight": ate_weight,
+        "prior_only": int(bool(prior_only)),
+    }
+
+
+def labels_and_coords(
+    design: Design, family: Family, levels: list[Any] | None
+) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """The group table with each group's place in theta, and the dims' labels."""
+    layout = design.layout
     table = design.group_table()
     theta_index = layout.theta_index()
     table["theta_index"] = theta_index
@@ -356,10 +370,10 @@ def build_stan_input(
     ]
     coords = {
         "control": list(design.x_names),
-        "treatment": labels,
-        "modifier": modifier_names,
+        "treatment": [block.label for block in layout.equations],
+        "modifier": [f"{b.label}:{z}" for b in layout.equations for z in b.z_names],
         "group": group_labels,
     }
     if family.program == "categorical":  # the non-reference categories
         coords["category"] = [format_value(v) for v in levels[1:]]
-    return StanInput(data, inits, resolved, coords, table, info)
+    return table, coords

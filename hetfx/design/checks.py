@@ -1,0 +1,110 @@
+"""Checks of a design: identifiability and groups the data can inform.
+
+Both the in-memory design and the partitioned one run them (the partitioned
+path checks the Gram matrix of the same columns).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hetfx.design.grouping import GroupingWarning
+from hetfx.errors import DataError
+
+if TYPE_CHECKING:
+    from hetfx.design.build import Equation
+
+
+def find_collinear(
+    matrix: np.ndarray, names: list[str], tol: float = 1e-8
+) -> str | None:
+    """Name the first column that is constant or a combination of earlier ones.
+
+    One QR decomposition of [1, matrix]: a column whose diagonal entry of R is
+    negligible against its norm lies in the span of the columns before it.
+
+    Returns a message, or None when the columns are linearly independent of each
+    other and of the intercept.
+    """
+    if matrix.shape[1] == 0:
+        return None
+    for j, name in enumerate(names):
+        if np.ptp(matrix[:, j]) == 0:
+            return f"{name!r} is constant"
+    full = np.column_stack([np.ones(matrix.shape[0]), matrix])
+    r = np.abs(np.diag(np.linalg.qr(full, mode="r")))
+    # more columns than rows: R has only n diagonal entries, and every column
+    # past them is a combination of earlier ones
+    r = np.concatenate([r, np.zeros(full.shape[1] - r.size)])
+    norms = np.linalg.norm(full, axis=0)
+    bad = np.flatnonzero(r[1:] <= tol * np.maximum(norms[1:], 1.0) * 10)
+    if bad.size == 0:
+        return None
+    j = int(bad[0])
+    coef, *_ = np.linalg.lstsq(full[:, : j + 1], full[:, j + 1], rcond=None)
+    partners = [names[i - 1] for i in np.flatnonzero(np.abs(coef) > 1e-6) if i > 0]
+    with_ = ", ".join(map(repr, partners)) or "the intercept"
+    return f"{names[j]!r} is perfectly collinear with {with_}"
+
+
+def check_equation(eq: Equation) -> None:
+    """DataError when an equation has fewer than 2 groups or collinear modifiers."""
+    if not eq.has_groups:
+        return
+    if eq.grouping.n_groups < 2:
+        raise DataError(
+            f"Treatment {eq.label!r} has fewer than 2 groups of treated units for "
+            f"modifiers {eq.modifiers}; use '{eq.arm.variable} : 1' for one pooled "
+            "effect."
+        )
+    treated = eq.arm.treated
+    problem = find_collinear(eq.Z[treated], eq.z_names)
+    if problem:
+        raise DataError(f"Among the treated units of {eq.label!r}, modifier {problem}.")
+
+
+def warn_saturated(eq: Equation) -> None:
+    """Warn when the modifier regression leaves no between-group variation."""
+    if eq.grouping.n_groups <= eq.Z.shape[1] + 1:
+        warnings.warn(
+            f"Treatment {eq.label!r}: {eq.grouping.n_groups} groups for "
+            f"{eq.Z.shape[1]} modifier columns: the regression on the modifiers "
+            "already fits every group, so the group deviations rest on the prior "
+            "alone and sampling may be slow. Use coarser modifiers or more groups.",
+            GroupingWarning,
+            stacklevel=4,
+        )
+
+
+def check_full_design(
+    X: np.ndarray, x_names: list[str], equations: list[Equation]
+) -> None:
+    """The design without group columns must have full column rank."""
+    cols = [X]
+    names = list(x_names)
+    for eq in equations:
+        t = eq.arm.values
+        cols.append(t[:, None])
+        names.append(f"treatment {eq.label!r}")
+        if eq.Z.shape[1]:
+            cols.append(t[:, None] * eq.Z)
+            names += [f"{eq.label}:{z}" for z in eq.z_names]
+    problem = find_collinear(np.column_stack(cols), names)
+    if problem:
+        raise DataError(f"The design is not identified: {problem}.")
+
+
+def check_identified(gram: np.ndarray, names: list[str]) -> None:
+    """DataError naming the first column that is a combination of earlier ones."""
+    d = np.sqrt(np.maximum(np.diag(gram), 1e-300))
+    corr = gram / np.outer(d, d)
+    for j in range(1, len(names) + 1):
+        block = corr[: j + 1, : j + 1]
+        if np.linalg.eigvalsh(block)[0] < 1e-9:
+            raise DataError(
+                f"The design is not identified: {names[j - 1]!r} is "
+                "collinear with the columns before it."
+            )
