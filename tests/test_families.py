@@ -290,8 +290,11 @@ def test_categorical_recovery_and_tables():
     con = fit.contrast("z1=1, z2=1, z3=1", "z1=0, z2=0, z3=0")
     assert con["category"].tolist() == ["B", "C"]
     assert set(fit.by_modifier()["category"]) == {"B", "C"}
+    loo = fit.loo()  # the numpy categorical log density, checked against Stan's
+    assert np.isfinite(loo.elpd_loo) and loo.n_data_points == 4000
+    assert fit.idata.log_likelihood["y"].shape[-1] == 4000
     with pytest.raises(OptionError, match="not available for the categorical family"):
-        fit.loo()
+        fit.ppc()
     assert fit.diagnostics()["divergences"] == 0
 
 
@@ -367,8 +370,6 @@ def test_numpy_log_likelihood_equals_stan(
     rows_diff = np.diff(stan_log_likelihood(one_by_one.data))
     np.testing.assert_allclose(stan_diff, rows_diff, rtol=1e-7, atol=1e-6)
     assert np.abs(stan_diff).max() > 0  # the draws differ, so the check has teeth
-    if family == "categorical":
-        return  # no numpy log-likelihood (LOO is not available)
     numpy_ll = log_likelihood(fit).sum(axis=-1)[0]  # per draw
     numpy_diff = np.diff(numpy_ll[list(draws)])
     np.testing.assert_allclose(stan_diff, numpy_diff, rtol=1e-7, atol=1e-6)
@@ -388,5 +389,9 @@ def test_families_are_classes_and_old_saved_families_load():
     eta = np.zeros((2, 3))
     expected = new.expected(eta, {"cutpoints": np.array([[-1.0, 1.0]] * 2)})
     np.testing.assert_allclose(expected, 2.0)  # symmetric cutpoints: the middle
-    with pytest.raises(OptionError, match="categorical family has no numpy"):
-        get_family("categorical").log_likelihood(eta, eta, {}, {})
+    # the categorical log density: log softmax([0, eta_B, eta_C])[y]
+    eta_c = np.log(np.array([[[2.0, 1.0], [1.0, 1.0]]]))  # P = (1, 2, 1)/4, 1/3 each
+    ll = get_family("categorical").log_likelihood(np.array([[2, 1]]), eta_c, {}, {})
+    np.testing.assert_allclose(ll, np.log([[0.5, 1 / 3]]))
+    with pytest.raises(OptionError, match="custom family has no numpy replicates"):
+        Family("custom").replicate(eta, {}, {}, np.random.default_rng(0))

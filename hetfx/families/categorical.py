@@ -53,6 +53,24 @@ class Categorical(Family):
         n = counts.sum(axis=1)
         return binomial_working_response(n - counts[:, 0], n)
 
+    def log_likelihood(self, y, eta, extra, extras):
+        """log softmax([0, eta_2, ..., eta_C])[y]; eta is (draws, rows, C - 1)."""
+        from scipy.special import log_softmax
+
+        logits = np.concatenate([np.zeros((*eta.shape[:-1], 1)), eta], axis=-1)
+        codes = np.broadcast_to(np.asarray(y, dtype=int) - 1, eta.shape[:-1])
+        chosen = np.take_along_axis(log_softmax(logits, axis=-1), codes[..., None], -1)
+        return chosen[..., 0]
+
+    def replicate(self, eta, extra, extras, rng):
+        """Category codes 1..C drawn from the softmax probabilities."""
+        from scipy.special import softmax
+
+        logits = np.concatenate([np.zeros((*eta.shape[:-1], 1)), eta], axis=-1)
+        cumulative = softmax(logits, axis=-1).cumsum(axis=-1)
+        u = rng.uniform(size=(*eta.shape[:-1], 1))
+        return 1.0 + (u > cumulative[..., :-1]).sum(axis=-1)
+
 
 def categorical(reference: Any = None) -> Categorical:
     """Multinomial logit; ``reference`` is the baseline category (default: first)."""

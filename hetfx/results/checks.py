@@ -23,6 +23,14 @@ MAX_LOGLIK_CELLS = 50_000_000
 
 
 def _eta(fit: HetFit, d: Draws) -> np.ndarray:
+    """eta of the training rows, (draws, rows); categorical models add a last
+    axis, one linear predictor per non-reference category."""
+    if fit.categories:
+        etas = [
+            training_predictor(d.category(k), fit.design)[0]
+            for k in range(len(fit.categories))
+        ]
+        return np.stack(etas, axis=-1)
     return training_predictor(d, fit.design, fit.family_obj.exposure)[0]
 
 

@@ -73,6 +73,9 @@ class HetFit(Interpretation):
         The sampler options.
     info : dict
         What the run recorded: sizes, timing, program, parameterisation.
+    derived : dict
+        Quantities computed from the draws once and reused (response-scale
+        effects); not saved.
     """
 
     def __init__(
@@ -105,7 +108,7 @@ class HetFit(Interpretation):
         self.seed = options.get("seed")
         self.timing = info.get("timing", {})
         self.compiled = bool(info.get("compiled", False))
-        self._response_cache = None
+        self.derived: dict[str, Any] = {}  # quantities computed once, reused
         self._category: int | None = None
 
     # ----------------------------------------------------------------- draws

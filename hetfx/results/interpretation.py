@@ -41,8 +41,8 @@ class Interpretation:
         if self.categories:
             raise OptionError(
                 f"{method}() is not available for the categorical family yet; "
-                "effects(), modifiers(), coefficients(), ate(), contrast() and "
-                "by_modifier() are."
+                "effects(), modifiers(), coefficients(), ate(), contrast(), "
+                "by_modifier() and loo() are."
             )
 
     def require_rows(self, method: str) -> None:
@@ -64,6 +64,7 @@ class Interpretation:
         for d, name in enumerate(self.categories):
             view = copy.copy(self)
             view._category = d
+            view.derived = {}
             table = getattr(view, method)(*args)
             table.insert(1 if "treatment" in table.columns else 0, "category", name)
             parts.append(table)
@@ -222,7 +223,6 @@ class Interpretation:
 
     def loo(self, thin: int | None = None):
         """PSIS-LOO (arviz ELPDData) from numpy pointwise log-likelihoods."""
-        self._not_categorical("loo")
         self.require_rows("loo()")
         return checks.loo(self, thin)
 

@@ -19,6 +19,7 @@ import pandas as pd
 
 from hetfx.design.data import as_frame
 from hetfx.errors import OptionError
+from hetfx.results import summary
 from hetfx.results.posterior import Draws, linear_predictor, unit_effects
 from hetfx.results.response import check_scale
 
@@ -248,4 +249,4 @@ def average_effects(
                 label["term"] = slope
             out_rows.append({**label, **record, "n": int(counts[c])})
             out_draws.append(averaged[..., c])
-    return fit._table(out_rows, out_draws, prob)
+    return summary.tidy_table(out_rows, out_draws, prob)

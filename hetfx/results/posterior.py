@@ -34,6 +34,19 @@ class Draws:
     def size(self) -> int:
         return int(self.alpha.shape[0])
 
+    def category(self, k: int) -> Draws:
+        """The draws of the ``k``-th non-reference category (categorical models,
+        whose parameters carry a last axis of categories)."""
+        return Draws(
+            self.alpha[..., k],
+            self.beta[..., k],
+            self.a[..., k],
+            self.lam[..., k],
+            self.theta[..., k],
+            self.sigma_theta[..., k],
+            self.extra,
+        )
+
     @classmethod
     def from_idata(
         cls, idata: az.InferenceData, ndraws: int | None = None, seed: int = 0

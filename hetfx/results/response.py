@@ -60,12 +60,9 @@ def response_draws(fit: HetFit) -> tuple[np.ndarray, np.ndarray]:
     Returns arrays shaped (chain, draw, rows[, categories]) and
     (chain, draw, treatments[, categories]), rows in the order of ``effects()``.
     """
-    cached = getattr(fit, "_response_cache", None)
-    if cached is not None:
-        return cached
-    result = _response_effects(fit, regression=False)
-    fit._response_cache = result
-    return result
+    if "response_draws" not in fit.derived:
+        fit.derived["response_draws"] = _response_effects(fit, regression=False)
+    return fit.derived["response_draws"]
 
 
 def regression_draws(fit: HetFit, scale: str = "link") -> np.ndarray:
