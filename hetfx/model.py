@@ -14,11 +14,12 @@ from hetfx.design.options import DesignOptions
 from hetfx.families import Family, get_family
 from hetfx.formula import parse_formula
 from hetfx.io import read_data
-from hetfx.priors import summary_table, validate_priors
+from hetfx.priors import validate_priors
 from hetfx.program.collapse import blocking_priors, check_collapsed
 from hetfx.program.deviations import check_deviations, zero_unused_scales
 from hetfx.program.example import example_input
 from hetfx.program.parameterization import check_parameterization
+from hetfx.program.prior_data import summary_table
 from hetfx.program.render import render
 from hetfx.program.standata import (
     DesignSummary,

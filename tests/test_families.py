@@ -247,9 +247,13 @@ def test_ordinal_levels_from_categories(base):
     assert si.info["levels"] == ["low", "mid", "high"]
     assert si.data["n_cat"] == 3
     np.testing.assert_array_equal(si.data["counts"].sum(axis=0), [10, 20, 10])
-    names = hetfx.priors.summary_table(si.priors).query("parameter == 'cutpoints'")
+    names = hetfx.program.prior_data.summary_table(si.priors).query(
+        "parameter == 'cutpoints'"
+    )
     assert names["coefficient"].tolist() == ["low|mid", "mid|high"]
-    assert "alpha" not in set(hetfx.priors.summary_table(si.priors)["parameter"])
+    assert "alpha" not in set(
+        hetfx.program.prior_data.summary_table(si.priors)["parameter"]
+    )
 
 
 @pytest.mark.sampling

@@ -60,7 +60,7 @@ def test_defaults_are_autoscaled_and_user_priors_used(small_frame):
     small_frame["x1"] = small_frame["x1"] * 4
     design = build_design("y ~ x1 + x2 | t : z", small_frame)
     si = build_stan_input(design, get_family("gaussian"))
-    table = hetfx.priors.summary_table(si.priors)
+    table = hetfx.program.prior_data.summary_table(si.priors)
     sd_y = small_frame["y"].std(ddof=0)
     alpha = table[table.parameter == "alpha"].iloc[0]
     assert alpha["location"] == pytest.approx(small_frame["y"].mean())
@@ -93,7 +93,7 @@ def test_defaults_are_autoscaled_and_user_priors_used(small_frame):
     np.testing.assert_allclose(si.data["prior_df_sigma_theta"], [3.0])
     assert si.data["prior_dist_lambda"] == 2 and si.data["prior_df_lambda"][0] == 1.0
     np.testing.assert_allclose(si.data["prior_scale_sigma"], [0.5])
-    table = hetfx.priors.summary_table(si.priors)
+    table = hetfx.program.prior_data.summary_table(si.priors)
     assert table.loc[table.parameter == "sigma_theta", "source"].item() == "user"
     assert (
         table.loc[table.parameter == "sigma_theta", "prior"].item()

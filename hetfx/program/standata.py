@@ -17,15 +17,10 @@ from hetfx.design.build import Design
 from hetfx.design.grouping import NO_GROUP, format_value
 from hetfx.errors import OptionError
 from hetfx.families import Family
-from hetfx.priors import (
-    HalfNormal,
-    Normal,
-    ResolvedPrior,
-    resolve,
-    validate_priors,
-)
+from hetfx.priors import HalfNormal, Normal, validate_priors
 from hetfx.program.deviations import equation_deviations
 from hetfx.program.parameterization import choose as choose_form
+from hetfx.program.prior_data import ResolvedPrior, resolve
 
 CHUNK_ROWS = 200_000
 
