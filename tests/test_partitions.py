@@ -190,6 +190,7 @@ def test_in_memory_and_partitioned_paths_give_one_spec(case):
         a = build_stan_input(memory, model.family)
         b = build_stan_input(parts, model.family, summary=summary)
     event(f"{memory.layout.E} equations, {memory.layout.G} groups")
+    assert parts.spec == memory.spec  # layout, coders, groups and their sizes
     assert parts.layout == memory.layout and parts.x_names == memory.x_names
     pd.testing.assert_frame_equal(
         parts.group_table(), memory.group_table(), check_dtype=False

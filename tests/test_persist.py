@@ -12,6 +12,7 @@ import pytest
 import hetfx
 from hetfx.design.build import build_design
 from hetfx.design.layout import Layout
+from hetfx.design.spec import ModelSpec
 from hetfx.jsonable import Encoder, decode
 
 
@@ -61,6 +62,7 @@ def test_design_round_trips_through_json(formula, options):
         design = build_design(formula, train, **options)
     loaded, arrays = round_trip(design.without_frame())
     assert arrays and all(a.dtype != object for a in arrays.values())
+    assert loaded.spec == design.spec == ModelSpec.from_json(design.spec.to_json())
     assert loaded.layout == design.layout
     assert Layout.from_dict(json.loads(json.dumps(design.layout.to_dict()))) == (
         design.layout
@@ -111,7 +113,8 @@ def test_saved_fit_loads_in_a_fresh_process(gaussian_model, tmp_path):
     ]
     spec = json.loads((folder / "spec.json").read_text())
     assert spec["format"] == 2 and spec["formula"] == sim.formula
-    assert Layout.from_dict(spec["layout"]) == fit.design.layout
+    assert ModelSpec.from_dict(spec["model_spec"]) == fit.spec
+    assert Layout.from_dict(spec["model_spec"]["layout"]) == fit.design.layout
     script = (
         "import sys, hetfx\n"
         "fit = hetfx.load(sys.argv[1])\n"

@@ -27,6 +27,7 @@ from hetfx.design.grouping import (
 )
 from hetfx.design.layout import Layout
 from hetfx.design.options import DesignOptions
+from hetfx.design.spec import ModelSpec
 from hetfx.design.treatment import Arm, arms_for
 from hetfx.errors import DataError, FormulaError
 from hetfx.formula import ParsedFormula, parse_formula
@@ -110,6 +111,11 @@ class Design:
     def layout(self) -> Layout:
         """The column blocks of W and the equations' places in lambda, theta."""
         return Layout.from_design(self)
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model spec: formula, controls, equations, coders, groups, layout."""
+        return ModelSpec.of(self)
 
     @property
     def has_rows(self) -> bool:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from hetfx.design.build import Design
+from hetfx.design.spec import ModelSpec
 from hetfx.families import Family
 from hetfx.results import (
     contrasts,
@@ -110,6 +111,11 @@ class HetFit(Interpretation):
         self.compiled = bool(info.get("compiled", False))
         self.derived: dict[str, Any] = {}  # quantities computed once, reused
         self._category: int | None = None
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model spec (formula, equations, coders, groups, layout of W)."""
+        return self.design.spec
 
     # ----------------------------------------------------------------- draws
     def draws(self, name: str) -> np.ndarray:

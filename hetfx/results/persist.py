@@ -2,8 +2,9 @@
 
 The folder holds ``posterior.nc`` (the draws and any posterior predictive or
 log-likelihood groups, netCDF via arviz), ``spec.json`` (the model spec: the
-formula, the family, the layout of W, the design's coders, groups and formulaic
-state, priors, options and run information) and ``arrays.npz`` (the design's
+formula, the family, the model spec (:class:`hetfx.design.spec.ModelSpec`:
+equations, coders, groups, the layout of W), the design's arrays' places and
+formulaic state, priors, options and run information) and ``arrays.npz`` (the design's
 numeric arrays, read without pickle). ``spec.json`` carries a format number that
 :func:`load` checks; no pickle is written or read.
 """
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hetfx.design.layout import Layout
+from hetfx.design.spec import ModelSpec
 from hetfx.errors import DataError
 from hetfx.jsonable import Encoder, decode
 
@@ -49,7 +50,7 @@ def fit_spec(fit: HetFit) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         },
         "backend": fit.backend,
         "seed": fit.seed,
-        "layout": fit.design.layout.to_dict(),
+        "model_spec": fit.spec.to_dict(),
         "coords": encode(fit.coords, "coords"),
         "equations": encode(fit.equations, "equations"),
         "groups": encode(fit.group_table, "the group table"),
@@ -114,8 +115,8 @@ def load(path: str | os.PathLike) -> HetFit:
     with np.load(folder / ARRAYS_FILE, allow_pickle=False) as npz:
         arrays = {key: npz[key] for key in npz.files}
     design = decode(spec["design"], arrays)
-    if design.layout != Layout.from_dict(spec["layout"]):
-        raise DataError(f"{str(folder)!r}: the saved design does not match its layout.")
+    if design.spec != ModelSpec.from_dict(spec["model_spec"]):
+        raise DataError(f"{str(folder)!r}: the saved design does not match its spec.")
     family = spec["family"]
     options = {
         k: decode(family[k], arrays)
