@@ -27,11 +27,27 @@ class TreatmentPart:
         The modifiers' formulaic expression; ``"1"`` when there are none.
     text : str
         The part as the user wrote it.
+    group_by : str, optional
+        A variable whose values are the groups (``treat : gdp ~ state``: one
+        group per state, the modifiers being the states' predictors); None
+        groups by the modifiers' combinations.
     """
 
     treatment: str
     modifiers: str
     text: str
+    group_by: str | None = None
+
+    @property
+    def grouping_variables(self) -> list[str]:
+        """What the groups are made of: the ``group_by`` variable, else the
+        modifier variables."""
+        return [self.group_by] if self.group_by else self.modifier_variables
+
+    def with_group_by(self, group_by: str) -> TreatmentPart:
+        """This part with its groups given by the variable ``group_by``."""
+        text = f"{self.treatment} : {self.modifiers} ~ {group_by}"
+        return TreatmentPart(self.treatment, self.modifiers, text, group_by)
 
     @property
     def has_modifiers(self) -> bool:
@@ -102,7 +118,52 @@ class ParsedFormula:
         names = self.outcome_variables + self.control_variables
         for part in self.parts:
             names += [part.treatment, *part.modifier_variables]
+            names += [part.group_by] if part.group_by else []
         return list(dict.fromkeys(names))
+
+    def with_groups(self, groups: dict[str, str] | None) -> ParsedFormula:
+        """The formula with ``groups`` ({treatment: variable}) as each part's
+        ``group_by``: the ``groups=`` argument, an alias of ``treat : z ~ site``.
+
+        Raises
+        ------
+        OptionError
+            For a treatment the formula does not have, or one whose formula
+            part already names other groups.
+        """
+        if not groups:
+            return self
+        from hetfx.errors import OptionError
+
+        if not isinstance(groups, dict):
+            raise OptionError(
+                "groups must be a dict such as {'treat': 'state'}, got "
+                f"{type(groups).__name__}."
+            )
+        unknown = [t for t in groups if t not in self.treatments]
+        if unknown:
+            raise OptionError(
+                f"groups names {unknown[0]!r}, which is not a treatment; "
+                f"treatments are {self.treatments}."
+            )
+        parts = []
+        for part in self.parts:
+            new = groups.get(part.treatment)
+            if new is None or new == part.group_by:
+                parts.append(part)
+                continue
+            if part.group_by:
+                raise OptionError(
+                    f"Treatment {part.treatment!r} is grouped by "
+                    f"{part.group_by!r} in the formula and by {new!r} in groups=; "
+                    "give one."
+                )
+            parts.append(part.with_group_by(str(new)))
+        rhs = " | ".join([self.controls, *(p.text for p in parts)])
+        parsed = ParsedFormula(f"{self.outcome} ~ {rhs}", self.outcome, self.controls)
+        parsed = ParsedFormula(parsed.text, self.outcome, self.controls, tuple(parts))
+        _check_roles(parsed)
+        return parsed
 
 
 def split_top_level(text: str, sep: str) -> list[str]:
@@ -186,9 +247,8 @@ def parse_formula(formula: str) -> ParsedFormula:
         raise _fail(
             text, "the outcome", "there is no '~' separating outcome and terms."
         )
-    if len(sides) > 2:
-        raise _fail(text, "the outcome", "there is more than one '~'.")
-    outcome, rhs = sides[0].strip(), sides[1]
+    # a later '~' may only name the groups of a treatment part (treat : z ~ site)
+    outcome, rhs = sides[0].strip(), "~".join(sides[1:])
     if not outcome:
         raise _fail(text, "the outcome", "nothing stands left of '~'.")
     chunks = split_top_level(rhs, "|")
@@ -200,6 +260,8 @@ def parse_formula(formula: str) -> ParsedFormula:
             "'y ~ x | treat : z'.",
         )
     controls = chunks[0].strip()
+    if len(split_top_level(controls, "~")) > 1:
+        raise _fail(text, "the outcome", "there is more than one '~'.")
     parts = tuple(_parse_part(text, chunk, i) for i, chunk in enumerate(chunks[1:], 1))
     parsed = ParsedFormula(text=text, outcome=outcome, controls=controls, parts=parts)
     _check_roles(parsed)
@@ -220,6 +282,20 @@ def _parse_part(formula: str, chunk: str, index: int) -> TreatmentPart:
         )
     treatment = pieces[0].strip()
     modifiers = ":".join(pieces[1:]).strip()
+    by = split_top_level(modifiers, "~")
+    if len(by) > 2:
+        raise _fail(formula, where, "there is more than one '~'.")
+    group_by = None
+    if len(by) == 2:
+        modifiers, group_by = by[0].strip() or "1", by[1].strip()
+        if not _NAME.match(group_by):
+            raise _fail(
+                formula,
+                where,
+                f"the groups right of '~' ({group_by!r}) must be one variable "
+                "name, e.g. 'treat : gdp + ideology ~ state'.",
+            )
+        group_by = _strip_name(group_by)
     if not treatment:
         raise _fail(formula, where, "the treatment left of ':' is empty.")
     if not _NAME.match(treatment):
@@ -233,7 +309,7 @@ def _parse_part(formula: str, chunk: str, index: int) -> TreatmentPart:
         raise _fail(
             formula, where, "the modifiers right of ':' are empty; write '1' for none."
         )
-    return TreatmentPart(_strip_name(treatment), modifiers, chunk.strip())
+    return TreatmentPart(_strip_name(treatment), modifiers, chunk.strip(), group_by)
 
 
 def _check_roles(f: ParsedFormula) -> None:
@@ -271,3 +347,10 @@ def _check_roles(f: ParsedFormula) -> None:
         clash = outcome_vars & set(mods)
         if clash:
             raise _fail(f.text, where, "the outcome is used as a modifier.")
+        if part.group_by and part.group_by in {*mods, part.treatment, *outcome_vars}:
+            raise _fail(
+                f.text,
+                where,
+                f"the groups {part.group_by!r} must be a variable of their own, "
+                "not the outcome, the treatment or a modifier.",
+            )

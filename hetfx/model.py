@@ -82,6 +82,10 @@ class HetModel:
         ``GroupingWarning`` (the data could not inform sigma_theta);
         ``True`` keeps them everywhere, ``False`` drops them everywhere.
         ``fit.info["deviations"]`` reports the choice.
+    groups : dict, optional
+        ``{"treat": "state"}``: the groups of a treatment are the values of a
+        variable (sites, states, schools), its modifiers the groups' predictors;
+        the same as writing ``treat : gdp + ideology ~ state`` in the formula.
 
     Examples
     --------
@@ -104,8 +108,9 @@ class HetModel:
         parameterization: str = "auto",
         deviations: bool | None = None,
         collapsed: bool | None = None,
+        groups: dict[str, str] | None = None,
     ) -> None:
-        self.parsed = parse_formula(formula)
+        self.parsed = parse_formula(formula).with_groups(groups)
         self.formula = self.parsed.text
         self.family = get_family(family)
         self.priors = validate_priors(priors, prior_keys(self.family))
@@ -352,6 +357,7 @@ def fit(
     parameterization: str = "auto",
     deviations: bool | None = None,
     collapsed: bool | None = None,
+    groups: dict[str, str] | None = None,
     **sampler_options: Any,
 ) -> HetFit:
     """Fit a hierarchical model of heterogeneous treatment effects.
@@ -372,7 +378,7 @@ def fit(
         Add the modifiers' constituent terms to the outcome equation.
     bins : dict, optional
         Binning of continuous modifiers.
-    control, treatment_type, missing, parameterization, deviations, collapsed
+    control, treatment_type, missing, parameterization, deviations, collapsed, groups
         See :class:`HetModel`.
     prior_only : bool
         Sample from the priors alone.
@@ -403,6 +409,7 @@ def fit(
         parameterization=parameterization,
         deviations=deviations,
         collapsed=collapsed,
+        groups=groups,
     )
     return model.fit(
         data,

@@ -25,6 +25,7 @@ def python_blocks(path: Path) -> list[str]:
         ("families.md", "lower"),
         ("interpretation.md", "prob_rope"),
         ("batch.md", "skipped"),
+        ("designs.md", "site=s01"),
     ],
 )
 def test_docs_examples_run(page, printed, gaussian_model, bernoulli_model, capsys):

@@ -30,6 +30,7 @@ MODEL_KEYS = (
     "parameterization",
     "deviations",
     "collapsed",
+    "groups",
 )
 FAMILY_KEYS = ("trials", "exposure", "reference")
 SAMPLER_KEYS = (*SAMPLER_OPTIONS, "aggregate", "prior_only")

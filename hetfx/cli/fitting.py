@@ -150,6 +150,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         main_effects=not args.no_main_effects,
         bins=_bins(args.bins),
         control=_control(args.control),
+        groups=_key_values(args.groups, "--groups") or None,
         backend=args.backend,
         parameterization=args.parameterization,
         deviations={"auto": None, "yes": True, "no": False}[args.deviations],
@@ -268,6 +269,7 @@ def cmd_groups(args: argparse.Namespace) -> int:
             main_effects=not args.no_main_effects,
             bins=_bins(args.bins),
             control=_control(args.control),
+            groups=_key_values(args.groups, "--groups") or None,
         )
     _print_warnings(caught)
     _print_table(table)

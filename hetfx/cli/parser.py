@@ -12,7 +12,8 @@ from hetfx.datasets import FAMILIES as SIM_FAMILIES
 
 
 def _grouping_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--bins`` and ``--control``, shared by ``fit`` and ``groups``."""
+    """``--bins``, ``--control`` and ``--groups``, shared by ``fit`` and
+    ``groups``."""
     parser.add_argument(
         "--bins",
         action="append",
@@ -24,6 +25,13 @@ def _grouping_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="[TREAT=]LEVEL",
         help="control level of a categorical treatment: arm=placebo (repeatable)",
+    )
+    parser.add_argument(
+        "--groups",
+        action="append",
+        metavar="TREAT=VAR",
+        help="groups given by a variable: treat=state (repeatable); the same as "
+        "'treat : gdp ~ state' in the formula",
     )
 
 

@@ -5,7 +5,7 @@ formula -> (clean frame) -> formulaic matrices -> :class:`Design`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,10 +27,15 @@ from hetfx.design.grouping import (
 )
 from hetfx.design.layout import Layout
 from hetfx.design.options import DesignOptions
+from hetfx.design.sites import (
+    check_group_predictors,
+    warn_about_sites,
+    with_group_predictors,
+)
 from hetfx.design.spec import ModelSpec
 from hetfx.design.treatment import Arm, arms_for
 from hetfx.errors import DataError, FormulaError
-from hetfx.formula import ParsedFormula, parse_formula
+from hetfx.formula import ParsedFormula, TreatmentPart, parse_formula
 
 
 @dataclass
@@ -46,9 +51,12 @@ class Equation:
     z_names : list of str
         Column names of Z.
     modifiers : list of str
-        Modifier variables (what the groups are made of).
+        Modifier variables (what the groups are made of, unless ``group_by``).
     grouping : Grouping
         Group of every unit and the group table.
+    group_by : str, optional
+        The variable whose values are the groups (sites); the modifiers are then
+        the groups' predictors.
     """
 
     arm: Arm
@@ -56,6 +64,7 @@ class Equation:
     z_names: list[str]
     modifiers: list[str]
     grouping: Grouping
+    group_by: str | None = None
     _group_means: np.ndarray | None = field(
         default=None, init=False, repr=False, compare=False
     )
@@ -66,12 +75,17 @@ class Equation:
 
     @property
     def has_groups(self) -> bool:
-        """Whether the equation has modifier groups (else one pooled effect)."""
-        return bool(self.modifiers)
+        """Whether the equation has groups (else one pooled effect)."""
+        return bool(self.modifiers) or self.group_by is not None
 
     @property
     def n_groups(self) -> int:
         return self.grouping.n_groups if self.has_groups else 0
+
+    @property
+    def grouping_variables(self) -> list[str]:
+        """What the groups are made of: ``group_by``, else the modifiers."""
+        return [self.group_by] if self.group_by else list(self.modifiers)
 
     def group_means(self) -> np.ndarray:
         """zbar_g: mean Z over each group's treated units, shape (G_e, L_e).
@@ -295,8 +309,10 @@ def build_design(
         )
         specs[part.treatment] = z_spec
         for arm in arms:
-            grouping = make_grouping(frame, part.modifier_variables, arm.treated, bins)
-            eq = Equation(arm, Z, z_names, part.modifier_variables, grouping)
+            grouping = _grouping(frame, part, arm, bins)
+            eq = Equation(
+                arm, Z, z_names, part.modifier_variables, grouping, part.group_by
+            )
             check_equation(eq)
             equations.append(eq)
         if opts.main_effects:
@@ -317,7 +333,26 @@ def build_design(
             if eq.has_groups:
                 warn_about_groups(eq.grouping.table, eq.label)
                 warn_saturated(eq)
+            if eq.group_by:
+                binary = eq.arm.kind == "binary"
+                cells, treated = eq.grouping.cells, eq.arm.treated
+                warn_about_sites(cells, treated, binary, eq.label, eq.group_by)
     return design
+
+
+def _grouping(
+    frame: pd.DataFrame, part: TreatmentPart, arm: Arm, bins: dict[str, Any]
+) -> Grouping:
+    """The groups of one arm: modifier combinations, or the values of the
+    part's ``group_by`` variable with the modifiers as their predictors."""
+    if not part.group_by:
+        return make_grouping(frame, part.modifier_variables, arm.treated, bins)
+    check_variables(frame, [part.group_by], part.text)
+    modifiers = part.modifier_variables
+    check_group_predictors(frame, part.group_by, modifiers, arm.label)
+    grouping = make_grouping(frame, [part.group_by], arm.treated, {part.group_by: None})
+    table = with_group_predictors(grouping.table, frame, part.group_by, modifiers)
+    return replace(grouping, table=table)
 
 
 def groups(
@@ -329,6 +364,7 @@ def groups(
     control: Any = None,
     treatment_type: Any = None,
     missing: str = "drop",
+    groups: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """The groups a formula makes of the data, before any fitting.
 
@@ -339,6 +375,9 @@ def groups(
     data : DataFrame-like
     bins : dict, optional
         Binning of continuous modifiers (default: 4 quantile bins).
+    groups : dict, optional
+        ``{"treat": "state"}``: groups given by a variable (see
+        :class:`hetfx.HetModel`).
 
     Returns
     -------
@@ -363,4 +402,5 @@ def groups(
         treatment_type=treatment_type,
         missing=missing,
     )
-    return build_design(formula, data, options).group_table()
+    parsed = parse_formula(formula).with_groups(groups)
+    return build_design(parsed, data, options).group_table()

@@ -55,8 +55,14 @@ def _is_numeric(col: pd.Series) -> bool:
 
 
 def partition_facts(
-    part: pd.DataFrame, used: list[str], binned: list[str], sample_rows: int
+    part: pd.DataFrame,
+    used: list[str],
+    binned: list[str],
+    sample_rows: int,
+    discrete: tuple[str, ...] = (),
 ) -> Facts:
+    """Levels, ranges, quantile grids and a sample of one partition; the
+    ``discrete`` variables (groups given by a variable) keep every level."""
     facts = Facts(n_total=len(part))
     part = part.dropna(subset=used)
     facts.n_clean = len(part)
@@ -66,7 +72,7 @@ def partition_facts(
         col = part[name]
         values = pd.unique(col.to_numpy())
         numeric = _is_numeric(col)
-        if numeric and len(values) > DISCRETE_MAX_LEVELS:
+        if numeric and len(values) > DISCRETE_MAX_LEVELS and name not in discrete:
             facts.many[name] = True
             facts.levels[name] = set()
         else:
@@ -198,10 +204,14 @@ def make_plan(parsed: ParsedFormula, facts: Facts, options: DesignOptions) -> Pl
         for name in used
         if not _is_numeric(sample[name]) and name not in parsed.treatments
     }
-    modifier_vars = [m for p in parsed.parts for m in p.modifier_variables]
-    coders_by_var = _coders(facts, list(dict.fromkeys(modifier_vars)), options.bins)
+    grouping_vars = [v for p in parsed.parts for v in p.grouping_variables]
+    sites = {p.group_by for p in parsed.parts if p.group_by}
+    bins = {**options.bins, **dict.fromkeys(sites)}  # groups by value
+    coders_by_var = _coders(facts, list(dict.fromkeys(grouping_vars)), bins)
     ref_bins = {
-        m: (c.edges if c.edges is not None else None) for m, c in coders_by_var.items()
+        m: (c.edges if c.edges is not None else None)
+        for m, c in coders_by_var.items()
+        if m not in sites
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -215,7 +225,7 @@ def make_plan(parsed: ParsedFormula, facts: Facts, options: DesignOptions) -> Pl
         )
     coders, cells, z0 = [], [], []
     for eq in reference.equations:
-        eq_coders = {m: coders_by_var[m] for m in eq.modifiers}
+        eq_coders = {m: coders_by_var[m] for m in eq.grouping_variables}
         size = int(np.prod([len(c.categories) for c in eq_coders.values()]))
         if eq.has_groups and size > MAX_COMBINATIONS:
             raise OptionError(
@@ -279,7 +289,7 @@ def partition_moments(part: pd.DataFrame, plan: Plan) -> dict[str, Any]:
         out[f"n_{e}"] = np.bincount(keys, minlength=size)
         out[f"nt_{e}"] = np.asarray(d_hot.sum(axis=0)).ravel()
         out[f"sz_{e}"] = d_hot.T @ Z
-        out[f"szz_{e}"] = (Z[treated] ** 2).sum(axis=0)
+        out[f"szz_{e}"] = d_hot.T @ Z**2  # per group: within-group spread
         out[f"tv_{e}"] = t_hot.T @ V
         out[f"ty_{e}"] = t_hot.T @ y
     for e, he in enumerate(hots):

@@ -95,19 +95,54 @@ def equation_statistics(
         )
     coders = plan.coders[e]
     table = combination_table(coders, groups, nt, total[f"n_{e}"])
+    sz, szz = total[f"sz_{e}"], total[f"szz_{e}"]
+    means = plan.z0[e] + sz[groups] / nt[groups, None]
+    if eq.group_by:
+        check_constant(eq, sz[groups], szz[groups], nt[groups])
+        table = site_table(table, eq, means)
     grouping = Grouping(_none(), table, coders)
-    sz = total[f"sz_{e}"]
     zm = sz.sum(axis=0) / nt.sum()
-    zv = total[f"szz_{e}"] / nt.sum() - zm**2
+    zv = szz.sum(axis=0) / nt.sum() - zm**2
     return EquationStatistics(
-        Equation(arm, np.zeros((0, L)), eq.z_names, eq.modifiers, grouping),
+        Equation(
+            arm, np.zeros((0, L)), eq.z_names, eq.modifiers, grouping, eq.group_by
+        ),
         groups,
         nt[groups].astype(int),
-        plan.z0[e] + sz[groups] / nt[groups, None],
+        means,
         plan.z0[e] + zm,
         np.sqrt(np.maximum(zv, 0.0)),
         t_sd,
     )
+
+
+def check_constant(
+    eq: Equation, sz: np.ndarray, szz: np.ndarray, nt: np.ndarray
+) -> None:
+    """DataError when a group's predictors (modifier columns) vary among its
+    treated units (groups given by a variable)."""
+    spread = szz / nt[:, None] - (sz / nt[:, None]) ** 2
+    scale = np.maximum(szz.sum(axis=0) / nt.sum(), 1.0)
+    varying = [
+        z for j, z in enumerate(eq.z_names) if spread[:, j].max() > 1e-9 * scale[j]
+    ]
+    if varying:
+        raise DataError(
+            f"Treatment {eq.label!r} is grouped by {eq.group_by!r}, so its "
+            "modifiers are the groups' predictors and must be constant within "
+            f"each group; {', '.join(map(repr, varying))} vary within groups."
+        )
+
+
+def site_table(table: pd.DataFrame, eq: Equation, means: np.ndarray) -> pd.DataFrame:
+    """The group table with each group's predictors (modifier columns that
+    are plain variables), as the in-memory design shows them."""
+    position = list(table.columns).index(eq.group_by) + 1
+    front, back = table.iloc[:, :position], table.iloc[:, position:]
+    columns = {
+        m: means[:, eq.z_names.index(m)] for m in eq.modifiers if m in eq.z_names
+    }
+    return pd.concat([front, pd.DataFrame(columns), back], axis=1)
 
 
 def combination_table(

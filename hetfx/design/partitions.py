@@ -129,12 +129,17 @@ def summarise_partitions(
 
     used = list(dict.fromkeys(parsed.variables))
     frame = to_dask(data, used)
-    modifier_vars = [m for p in parsed.parts for m in p.modifier_variables]
-    binned = [m for m in modifier_vars if options.bins.get(m, "auto") is not None]
+    modifier_vars = [m for p in parsed.parts for m in p.grouping_variables]
+    sites = tuple(p.group_by for p in parsed.parts if p.group_by)
+    binned = [
+        m
+        for m in modifier_vars
+        if m not in sites and options.bins.get(m, "auto") is not None
+    ]
     per_part = max(200, SAMPLE_ROWS // max(frame.npartitions, 1))
     parts = frame.to_delayed()
     facts_parts = [
-        dask.delayed(partition_facts)(p, used, binned, per_part) for p in parts
+        dask.delayed(partition_facts)(p, used, binned, per_part, sites) for p in parts
     ]
     (facts,) = dask.compute(_tree(facts_parts, merge_facts))
     n_dropped = facts.n_total - facts.n_clean
