@@ -1,6 +1,7 @@
 """hetfx: Bayesian hierarchical models of heterogeneous treatment effects."""
 
 from hetfx import datasets, families, priors
+from hetfx.api import fit
 from hetfx.batch import BatchError, Job, fit_many, read_jobs, read_manifest
 from hetfx.design.build import groups
 from hetfx.design.grouping import GroupingWarning
@@ -14,7 +15,7 @@ from hetfx.errors import (
     SamplingError,
 )
 from hetfx.families import Family
-from hetfx.model import HetModel, fit
+from hetfx.model import HetModel
 from hetfx.results import contrasts
 from hetfx.results.baseline import ols_interactions
 from hetfx.results.checks import compare

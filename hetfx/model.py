@@ -1,4 +1,5 @@
-"""The user entry points: :class:`HetModel` (a reusable structure) and :func:`fit`."""
+"""The model: :class:`HetModel`, a reusable structure compiled once and fitted
+to any number of datasets (:func:`hetfx.fit` is its one-call form)."""
 
 from __future__ import annotations
 
@@ -86,6 +87,16 @@ class HetModel:
         ``{"treat": "state"}``: the groups of a treatment are the values of a
         variable (sites, states, schools), its modifiers the groups' predictors;
         the same as writing ``treat : gdp + ideology ~ state`` in the formula.
+    weights : str, optional
+        A column of survey weights: each unit's log-likelihood is multiplied by
+        its weight, as brms's ``y | weights(w)``. This is a pseudo-likelihood:
+        the estimates target the weighted population, but the intervals are not
+        design-based (no strata, clusters or finite-population correction).
+    normalize_weights : bool
+        Scale the weights to mean 1 (default), so that the weights change the
+        estimates' targets but not how much data the posterior believes it has;
+        ``False`` uses them as given (integer weights then act as frequency
+        weights, like duplicated rows).
 
     Examples
     --------
@@ -109,6 +120,8 @@ class HetModel:
         deviations: bool | None = None,
         collapsed: bool | None = None,
         groups: dict[str, str] | None = None,
+        weights: str | None = None,
+        normalize_weights: bool = True,
     ) -> None:
         self.parsed = parse_formula(formula).with_groups(groups)
         self.formula = self.parsed.text
@@ -121,6 +134,8 @@ class HetModel:
             control,
             treatment_type,
             missing,
+            weights,
+            bool(normalize_weights),
         )
         self.backend_name = backend
         self.parameterization = check_parameterization(parameterization)
@@ -135,6 +150,8 @@ class HetModel:
     control = property(lambda self: self.design_options.control)
     treatment_type = property(lambda self: self.design_options.treatment_type)
     missing = property(lambda self: self.design_options.missing)
+    weights = property(lambda self: self.design_options.weights)
+    normalize_weights = property(lambda self: self.design_options.normalize_weights)
 
     def __repr__(self) -> str:
         return (
@@ -158,6 +175,8 @@ class HetModel:
             "parameterization": self.parameterization,
             "deviations": self.deviations,
             "collapsed": self.collapsed,
+            "weights": self.weights,
+            "normalize_weights": self.normalize_weights,
         }
 
     @property
@@ -295,6 +314,8 @@ class HetModel:
             "timing": timing,
             "prior_only": bool(prior_only),
             "program": self.program_name,
+            "weights": self.weights,
+            "normalize_weights": self.normalize_weights,
             **self._program_note(),
         }
         fit = HetFit(
@@ -335,88 +356,3 @@ class HetModel:
         allow; ``prior_summary()`` shows the priors scaled to ``data``.
         """
         return self.fit(data, prior_only=True, **kwargs)
-
-
-def fit(
-    formula: str,
-    data: Any,
-    family: str | Family = "gaussian",
-    priors: dict[str, Any] | None = None,
-    backend: str = "auto",
-    chains: int = 4,
-    iter_warmup: int = 1000,
-    iter_sampling: int = 1000,
-    seed: int | None = None,
-    main_effects: bool = True,
-    bins: dict[str, Any] | None = None,
-    *,
-    control: Any = None,
-    treatment_type: Any = None,
-    missing: str = "drop",
-    prior_only: bool = False,
-    parameterization: str = "auto",
-    deviations: bool | None = None,
-    collapsed: bool | None = None,
-    groups: dict[str, str] | None = None,
-    **sampler_options: Any,
-) -> HetFit:
-    """Fit a hierarchical model of heterogeneous treatment effects.
-
-    Parameters
-    ----------
-    formula : str
-        ``outcome ~ controls | treatment : modifiers [| ...]``.
-    data : DataFrame-like, dask.dataframe.DataFrame or Parquet path
-        See :meth:`HetModel.fit`.
-    family : str or Family
-        See :class:`HetModel`.
-    priors : dict, optional
-        See :class:`HetModel`.
-    backend : {"auto", "cmdstanpy", "pystan"}
-    chains, iter_warmup, iter_sampling, seed : sampler settings
-    main_effects : bool
-        Add the modifiers' constituent terms to the outcome equation.
-    bins : dict, optional
-        Binning of continuous modifiers.
-    control, treatment_type, missing, parameterization, deviations, collapsed, groups
-        See :class:`HetModel`.
-    prior_only : bool
-        Sample from the priors alone.
-    **sampler_options
-        ``adapt_delta``, ``max_treedepth``, ``show_progress``, ``cores``.
-
-    Returns
-    -------
-    HetFit
-
-    Examples
-    --------
-    >>> import hetfx
-    >>> sim = hetfx.datasets.simulate(n=1000, seed=1)
-    >>> fit = hetfx.fit(sim.formula, sim.data, seed=1)   # doctest: +SKIP
-    >>> fit.effects()                                    # doctest: +SKIP
-    """
-    model = HetModel(
-        formula,
-        family=family,
-        priors=priors,
-        main_effects=main_effects,
-        bins=bins,
-        control=control,
-        treatment_type=treatment_type,
-        backend=backend,
-        missing=missing,
-        parameterization=parameterization,
-        deviations=deviations,
-        collapsed=collapsed,
-        groups=groups,
-    )
-    return model.fit(
-        data,
-        chains=chains,
-        iter_warmup=iter_warmup,
-        iter_sampling=iter_sampling,
-        seed=seed,
-        prior_only=prior_only,
-        **sampler_options,
-    )

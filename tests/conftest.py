@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +139,13 @@ def designs(draw):
         parts.append(f"t{t} : {' + '.join(mods) or '1'}")
     controls = " + ".join(f"x{k}" for k in range(n_controls)) or "1"
     return f"y ~ {controls} | " + " | ".join(parts), frame
+
+
+def serve(folder: Path) -> http.server.ThreadingHTTPServer:
+    """A local HTTP server of ``folder``: downloads are tested offline."""
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(folder)
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

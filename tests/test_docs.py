@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TOMZ_WEEKS
+from conftest import ROOT, TOMZ_WEEKS, serve
 
 pytestmark = pytest.mark.sampling
 DOCS = ROOT / "docs"
@@ -28,7 +28,16 @@ def python_blocks(path: Path) -> list[str]:
         ("designs.md", "site=s01"),
     ],
 )
-def test_docs_examples_run(page, printed, gaussian_model, bernoulli_model, capsys):
+def test_docs_examples_run(
+    page, printed, gaussian_model, bernoulli_model, capsys, monkeypatch
+):
+    if page == "designs.md":  # the Tomz-Weeks file, served as a download would be
+        if not TOMZ_WEEKS.is_file():
+            pytest.skip(f"Tomz-Weeks data not found at {TOMZ_WEEKS}")
+        server = serve(TOMZ_WEEKS.parent)
+        host, port = server.server_address
+        url = f"http://{host}:{port}/{TOMZ_WEEKS.name}"
+        monkeypatch.setenv("HETFX_TOMZ_WEEKS_URL", url)
     blocks = python_blocks(DOCS / page)
     assert blocks, f"no python example in {page}"
     for block in blocks:
@@ -38,6 +47,10 @@ def test_docs_examples_run(page, printed, gaussian_model, bernoulli_model, capsy
     out = capsys.readouterr().out
     assert "mean" in out or page == "formula.md"
     assert printed in out
+    if page == "designs.md":
+        server.shutdown()
+        server.server_close()
+        assert "ate_weighted" in out
 
 
 def test_worked_example_script_writes_figures_and_tables(gaussian_model, tmp_path):

@@ -1,9 +1,6 @@
 """A new user's first hour without sampling: the OLS baseline, grouping by C(),
 the compile cache's checks, progress defaults, the data download and start-up."""
 
-import functools
-import http.server
-import threading
 import warnings
 
 import numpy as np
@@ -11,7 +8,7 @@ import pandas as pd
 import pytest
 
 import hetfx
-from conftest import TOMZ_WEEKS
+from conftest import TOMZ_WEEKS, serve
 from hetfx import DataError, OptionError
 from hetfx.backends import cache
 from hetfx.backends.options import interactive, sampler_options
@@ -147,15 +144,6 @@ def test_family_names_are_listed_when_unknown():
         hetfx.HetModel("y ~ x | t : z", family="logit")
 
 
-def _serve(folder):
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(folder)
-    )
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 def test_tomz_weeks_downloads_once_verifies_and_reads_the_cache(tmp_path, monkeypatch):
     if not TOMZ_WEEKS.is_file():
         pytest.skip(f"Tomz-Weeks data not found at {TOMZ_WEEKS}")
@@ -163,7 +151,7 @@ def test_tomz_weeks_downloads_once_verifies_and_reads_the_cache(tmp_path, monkey
     monkeypatch.delenv("HETFX_TOMZ_WEEKS_URL", raising=False)
     with pytest.raises(DataError, match="No download address .* pass its path"):
         hetfx.datasets.tomz_weeks()
-    server = _serve(TOMZ_WEEKS.parent)
+    server = serve(TOMZ_WEEKS.parent)
     host, port = server.server_address
     try:
         url = f"http://{host}:{port}/{TOMZ_WEEKS.name}"
@@ -171,7 +159,7 @@ def test_tomz_weeks_downloads_once_verifies_and_reads_the_cache(tmp_path, monkey
     finally:
         server.shutdown()
         server.server_close()
-    assert df.shape == (1200, 17) and df["alliance"].sum() == 602
+    assert df.shape == (1200, 18) and df["alliance"].sum() == 602
     cached = tmp_path / "cache" / "data" / "tomz-weeks-2021" / TOMZ_WEEKS.name
     assert cached.read_bytes() == TOMZ_WEEKS.read_bytes()
     # the server is gone: the verified copy in the cache is read
@@ -187,7 +175,7 @@ def test_tomz_weeks_download_rejects_altered_files_and_offline(tmp_path, monkeyp
     served = tmp_path / "served"
     served.mkdir()
     (served / "2017-04-YouGov-extracted.dta").write_bytes(b"not the survey")
-    server = _serve(served)
+    server = serve(served)
     host, port = server.server_address
     try:
         url = f"http://{host}:{port}/2017-04-YouGov-extracted.dta"

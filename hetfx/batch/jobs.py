@@ -31,6 +31,8 @@ MODEL_KEYS = (
     "deviations",
     "collapsed",
     "groups",
+    "weights",
+    "normalize_weights",
 )
 FAMILY_KEYS = ("trials", "exposure", "reference")
 SAMPLER_KEYS = (*SAMPLER_OPTIONS, "aggregate", "prior_only")

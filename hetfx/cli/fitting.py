@@ -15,8 +15,8 @@ from hetfx.errors import OptionError
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Fit the built-in simulated experiment and compare with the truth."""
+    from hetfx.api import fit
     from hetfx.datasets import simulate
-    from hetfx.model import fit
 
     sim = simulate(
         n=args.n, n_modifiers=args.modifiers, family=args.family, seed=args.seed
@@ -151,6 +151,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         bins=_bins(args.bins),
         control=_control(args.control),
         groups=_key_values(args.groups, "--groups") or None,
+        weights=args.weights,
+        normalize_weights=not args.raw_weights,
         backend=args.backend,
         parameterization=args.parameterization,
         deviations={"auto": None, "yes": True, "no": False}[args.deviations],

@@ -128,6 +128,12 @@ def _add_fit(sub: Any) -> None:
         help="e.g. sigma_theta=half_normal(0.5) (repeatable)",
     )
     _grouping_arguments(fit)
+    fit.add_argument("--weights", help="a column of survey weights")
+    fit.add_argument(
+        "--raw-weights",
+        action="store_true",
+        help="use the weights as given (default: scaled to mean 1)",
+    )
     fit.add_argument("--no-main-effects", action="store_true")
     fit.add_argument(
         "--prob", type=float, default=0.9, help="interval level (default 0.9)"

@@ -55,7 +55,8 @@ def tomz_weeks(
         ``force`` (pref >= 4), ``pref`` (1..5), the treatment ``alliance``, the
         modifiers ``dem``, ``rep``, ``high_newsint``, ``white``, ``male`` and the
         controls ``regime``, ``stakes``, ``costs``, ``africa``, ``asia``,
-        ``eeurope``, ``age`` (decades) and ``educ4`` (1..4); plus ``region``.
+        ``eeurope``, ``age`` (decades) and ``educ4`` (1..4); plus ``region``
+        and the survey's ``weight`` (mean 1).
     """
     if path is None:
         path = fetch(TOMZ_WEEKS_SOURCE, url)
@@ -84,5 +85,6 @@ def tomz_weeks(
             "eeurope": (raw["region"] == 3).astype(int),
             "age": (2016 - raw["birthyr"]) / 10,
             "educ4": raw["educ"].map({1: 1, 2: 1, 3: 2, 4: 2, 5: 3, 6: 4}),
+            "weight": raw["weight"].astype(float),
         }
     )

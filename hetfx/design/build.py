@@ -17,7 +17,14 @@ from hetfx.design.checks import (
     find_collinear,
     warn_saturated,
 )
-from hetfx.design.data import as_frame, check_finite, check_variables, drop_missing
+from hetfx.design.data import (
+    as_frame,
+    check_finite,
+    check_variables,
+    drop_missing,
+    normalised_weights,
+    weight_values,
+)
 from hetfx.design.grouping import (
     NO_GROUP,
     Grouping,
@@ -116,6 +123,7 @@ class Design:
     specs: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     n_rows: int | None = None
+    weights: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -138,18 +146,7 @@ class Design:
 
     def without_frame(self) -> Design:
         """A copy without the data frame (the arrays stay), for saving."""
-        return Design(
-            self.formula,
-            self.y,
-            self.X,
-            self.x_names,
-            self.equations,
-            pd.DataFrame(),
-            self.n_dropped,
-            self.specs,
-            self.extras,
-            self.n_rows,
-        )
+        return replace(self, frame=pd.DataFrame())
 
     def new_rows(
         self, data: Any
@@ -289,6 +286,9 @@ def build_design(
     frame = as_frame(data)
     used = list(dict.fromkeys([*parsed.variables, *extra_variables]))
     check_variables(frame, used, parsed.text)
+    if opts.weights is not None:
+        check_variables(frame, [opts.weights], "weights=")
+        weight_values(frame, opts.weights)  # before rows are dropped
     n_before = len(frame)
     frame = drop_missing(frame, used, opts.missing)
     check_finite(frame, used)
@@ -325,8 +325,21 @@ def build_design(
         raise DataError(f"Control {problem}; drop or recode it in {parsed.controls!r}.")
     check_full_design(X, x_names, equations)
     extras = {v: frame[v].to_numpy(dtype=float) for v in extra_variables}
+    weights = None
+    if opts.weights is not None:
+        values = weight_values(frame, opts.weights)
+        weights = normalised_weights(values, opts.weights, opts.normalize_weights)
     design = Design(
-        parsed, y, X, x_names, equations, frame, n_before - len(frame), specs, extras
+        parsed,
+        y,
+        X,
+        x_names,
+        equations,
+        frame,
+        n_before - len(frame),
+        specs,
+        extras,
+        weights=weights,
     )
     if warn_groups:
         for eq in equations:

@@ -103,3 +103,38 @@ def check_finite(frame: pd.DataFrame, names: list[str]) -> None:
             n_inf = int(np.isinf(values).sum())
             if n_inf:
                 raise DataError(f"Variable {name!r} has {n_inf} infinite values.")
+
+
+def weight_values(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """The survey weights in column ``name``, checked: numeric, finite, not
+    missing, not negative.
+
+    Raises
+    ------
+    DataError
+        Naming the column and what is wrong with it.
+    """
+    col = frame[name]
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        raise DataError(f"Weights {name!r} must be numeric, got {col.dtype}.")
+    values = col.to_numpy(dtype=float, na_value=np.nan)
+    problems = {
+        "missing": np.isnan(values),
+        "infinite": np.isinf(values),
+        "negative": values < 0,
+    }
+    for what, bad in problems.items():
+        if bad.any():
+            raise DataError(
+                f"Weights {name!r} have {int(bad.sum())} {what} values; weights "
+                "must be finite and >= 0 for every row."
+            )
+    return values
+
+
+def normalised_weights(values: np.ndarray, name: str, normalize: bool) -> np.ndarray:
+    """The weights of the rows used, scaled to mean 1 when ``normalize``."""
+    total = float(values.sum())
+    if total <= 0:
+        raise DataError(f"Weights {name!r} are all zero in the rows used.")
+    return values * (len(values) / total) if normalize else values

@@ -27,6 +27,12 @@ class DesignOptions:
     missing : {"drop", "raise"}
         Rows with missing values in used variables: dropped with a warning, or
         an error.
+    weights : str, optional
+        A column of survey weights: each unit's log-likelihood is multiplied
+        by its weight (a pseudo-likelihood, as brms's ``y | weights(w)``).
+    normalize_weights : bool
+        Scale the weights to mean 1 over the rows used (the default), so the
+        posterior's width reflects the number of units, not the weights' sum.
     """
 
     main_effects: bool = True
@@ -34,6 +40,8 @@ class DesignOptions:
     control: Any = None
     treatment_type: Any = None
     missing: str = "drop"
+    weights: str | None = None
+    normalize_weights: bool = True
 
     @classmethod
     def of(cls, options: DesignOptions | None = None, **changes: Any) -> DesignOptions:

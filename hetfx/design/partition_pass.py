@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hetfx.design.build import Design, build_design, outcome_values
-from hetfx.design.data import check_finite
+from hetfx.design.data import check_finite, weight_values
 from hetfx.design.grouping import (
     DEFAULT_BINS,
     DISCRETE_MAX_LEVELS,
@@ -60,10 +60,13 @@ def partition_facts(
     binned: list[str],
     sample_rows: int,
     discrete: tuple[str, ...] = (),
+    weights: str | None = None,
 ) -> Facts:
     """Levels, ranges, quantile grids and a sample of one partition; the
     ``discrete`` variables (groups given by a variable) keep every level."""
     facts = Facts(n_total=len(part))
+    if weights is not None:
+        weight_values(part, weights)  # missing, negative or infinite: an error
     part = part.dropna(subset=used)
     facts.n_clean = len(part)
     check_finite(part, used)
@@ -147,6 +150,7 @@ class Plan:
     x0: np.ndarray
     z0: list[np.ndarray]
     y0: float
+    weights: str | None = None
 
 
 def _sorted_levels(levels: set) -> list[Any]:
@@ -244,6 +248,7 @@ def make_plan(parsed: ParsedFormula, facts: Facts, options: DesignOptions) -> Pl
         reference.X.mean(axis=0),
         z0,
         float(np.mean(reference.y)),
+        options.weights,
     )
 
 
@@ -273,7 +278,13 @@ def partition_moments(part: pd.DataFrame, plan: Plan) -> dict[str, Any]:
     for T, Z, z0 in zip(Ts, Zs, plan.z0, strict=True):
         cols += [T[:, None], T[:, None] * (Z - z0)]
     V = np.column_stack(cols)
+    w = part[plan.weights].to_numpy(dtype=float) if plan.weights else np.ones(n)
+    Vw = V * w[:, None]
     out.update({"VtV": V.T @ V, "Vty": V.T @ y, "yty": float(y @ y)})
+    # the likelihood's statistics, weighted by the survey weights (1 without)
+    out.update(
+        {"VtWV": Vw.T @ V, "VtWy": Vw.T @ y, "ytWy": float(y @ (w * y)), "w": w.sum()}
+    )
     hots = []
     for e, eq in enumerate(ref.equations):
         if not eq.has_groups:
@@ -285,15 +296,16 @@ def partition_moments(part: pd.DataFrame, plan: Plan) -> dict[str, Any]:
         size = plan.cells[e]
         d_hot = _onehot(np.where(treated, keys, -1), np.ones(n), size)
         t_hot = _onehot(np.where(treated, keys, -1), T, size)
-        hots.append(t_hot)
+        t_hot_w = _onehot(np.where(treated, keys, -1), T * w, size)
+        hots.append((t_hot, t_hot_w))
         out[f"n_{e}"] = np.bincount(keys, minlength=size)
         out[f"nt_{e}"] = np.asarray(d_hot.sum(axis=0)).ravel()
         out[f"sz_{e}"] = d_hot.T @ Z
         out[f"szz_{e}"] = d_hot.T @ Z**2  # per group: within-group spread
-        out[f"tv_{e}"] = t_hot.T @ V
-        out[f"ty_{e}"] = t_hot.T @ y
+        out[f"tv_{e}"] = t_hot_w.T @ V
+        out[f"ty_{e}"] = t_hot_w.T @ y
     for e, he in enumerate(hots):
         for f, hf in enumerate(hots):
             if he is not None and hf is not None and f >= e:
-                out[f"tt_{e}_{f}"] = (he.T @ hf).toarray()
+                out[f"tt_{e}_{f}"] = (he[1].T @ hf[0]).toarray()
     return out

@@ -184,7 +184,7 @@ def raw_gram(
     sizes = [len(s.groups) for s in stats]
     P = P0 + sum(sizes)
     R, r = np.zeros((P, P)), np.zeros(P)
-    R[:P0, :P0], r[:P0] = total["VtV"], total["Vty"]
+    R[:P0, :P0], r[:P0] = total["VtWV"], total["VtWy"]
     starts = [int(s) for s in np.cumsum([P0, *sizes])[:-1]]
     for e, se in enumerate(stats):
         if not len(se.groups):
@@ -235,7 +235,11 @@ def raw_to_w(
 
 
 def assemble(
-    plan: Plan, total: dict[str, Any], n_dropped: int, warn_groups: bool = True
+    plan: Plan,
+    total: dict[str, Any],
+    n_dropped: int,
+    warn_groups: bool = True,
+    normalize_weights: bool = True,
 ) -> tuple[Design, DesignSummary]:
     """The design (labels, groups; no rows) and its summary from the sums."""
     ref = plan.reference
@@ -268,6 +272,11 @@ def assemble(
     M = raw_to_w(layout, plan, raw, stats, sc, x_m, starts)
     WtW = M.T @ R @ M
     y_m = Vty[0] / N  # R and r hold y - y0; the model's y_shift is y0 + y_m
+    if total["w"] <= 0:
+        raise DataError(f"Weights {plan.weights!r} are all zero in the rows used.")
+    # weights scaled to mean 1 (normalize_weights), or as given
+    c = N / total["w"] if normalize_weights else 1.0
+    VtWy, ytWy = total["VtWy"], total["ytWy"]
     summary = DesignSummary(
         n=N,
         y_mean=plan.y0 + y_m,
@@ -277,10 +286,10 @@ def assemble(
         group_means=[s.means for s in stats],
         t_sd=np.asarray([s.t_sd for s in stats]),
         gaussian={
-            "N": N,
-            "WtW": (WtW + WtW.T) / 2.0,
-            "Wty": M.T @ (r - y_m * R[:, 0]),
-            "yty": yty - 2 * y_m * Vty[0] + N * y_m**2,
+            "N": c * total["w"],
+            "WtW": c * (WtW + WtW.T) / 2.0,
+            "Wty": c * M.T @ (r - y_m * R[:, 0]),
+            "yty": c * (ytWy - 2 * y_m * VtWy[0] + R[0, 0] * y_m**2),
         },
     )
     if warn_groups:

@@ -127,7 +127,7 @@ def summarise_partitions(
     options = DesignOptions.of(options, **changes)
     import dask
 
-    used = list(dict.fromkeys(parsed.variables))
+    used = list(dict.fromkeys([*parsed.variables, *filter(None, [options.weights])]))
     frame = to_dask(data, used)
     modifier_vars = [m for p in parsed.parts for m in p.grouping_variables]
     sites = tuple(p.group_by for p in parsed.parts if p.group_by)
@@ -139,7 +139,8 @@ def summarise_partitions(
     per_part = max(200, SAMPLE_ROWS // max(frame.npartitions, 1))
     parts = frame.to_delayed()
     facts_parts = [
-        dask.delayed(partition_facts)(p, used, binned, per_part, sites) for p in parts
+        dask.delayed(partition_facts)(p, used, binned, per_part, sites, options.weights)
+        for p in parts
     ]
     (facts,) = dask.compute(_tree(facts_parts, merge_facts))
     n_dropped = facts.n_total - facts.n_clean
@@ -156,4 +157,4 @@ def summarise_partitions(
     plan = make_plan(parsed, facts, options)
     moments = [dask.delayed(partition_moments)(p, plan) for p in parts]
     (total,) = dask.compute(_tree(moments, _add))
-    return assemble(plan, total, n_dropped, warn_groups)
+    return assemble(plan, total, n_dropped, warn_groups, options.normalize_weights)

@@ -167,16 +167,26 @@ class Family:
     ) -> dict[str, np.ndarray]:
         """Per-row quantities of the likelihood, summed when rows are merged:
         the outcome, or for categorical outcomes (``levels``) its count in each
-        category."""
+        category (the sum of the units' survey weights when weighted); the
+        weights themselves for families whose rows are not merged."""
+        weights = design.weights
         if levels is not None:
-            return {"counts": category_counts(y, len(levels))}
+            counts = category_counts(y, len(levels))
+            return {"counts": counts if weights is None else counts * weights[:, None]}
+        if weights is not None:
+            return {"y": y, "weight": weights}
         return {"y": y}
 
     def outcome_data(
         self, sums: dict[str, np.ndarray], levels: list[Any] | None
     ) -> dict[str, Any]:
         """The Stan data of the outcome, from (possibly summed) :meth:`row_sums`."""
-        return {"y": sums["y"]}
+        weighted = "weight" in sums
+        return {
+            "y": sums["y"],
+            "weighted": int(weighted),
+            "weight": sums["weight"] if weighted else np.zeros(0),
+        }
 
     def working_response(
         self, data: dict[str, Any]
@@ -185,7 +195,8 @@ class Family:
         model, per row of the Stan data; the sum of squares within merged rows;
         whether the scale is unknown. By default the outcome itself."""
         y = np.asarray(data["y"], dtype=float)
-        return np.ones_like(y), y, 0.0, True
+        weights = np.asarray(data.get("weight", []), dtype=float)
+        return (weights if weights.size else np.ones_like(y)), y, 0.0, True
 
     def pilot_statistics(self, data: dict[str, Any], layout: Any) -> PilotStatistics:
         """The :class:`PilotStatistics` of the row-wise Stan data, in chunks."""

@@ -41,16 +41,35 @@ class Binomial(Family):
     exact_aggregation = True
 
     def row_sums(self, design, y, levels):
-        return {"y": y, "trials": self._trials(design.extras, design.n)}
+        trials, weights = self._trials(design.extras, design.n), design.weights
+        if weights is None:
+            return {"y": y, "trials": trials}
+        # sum_i w_i log p(y_i) = S log p + F log(1 - p) + const: S, F merge
+        return {"success": weights * y, "failure": weights * (trials - y)}
 
     def outcome_data(self, sums, levels):
+        if "success" in sums:
+            return {
+                "weighted": 1,
+                "y": np.zeros(0, dtype=int),
+                "trials": np.zeros(0, dtype=int),
+                "success_weight": sums["success"],
+                "failure_weight": sums["failure"],
+            }
         return {
+            "weighted": 0,
             "y": sums["y"].round().astype(int),
             "trials": sums["trials"].round().astype(int),
+            "success_weight": np.zeros(0),
+            "failure_weight": np.zeros(0),
         }
 
     def working_response(self, data):
-        y, n = (np.asarray(data[k], dtype=float) for k in ("y", "trials"))
+        if data["weighted"]:
+            y = np.asarray(data["success_weight"], dtype=float)
+            n = y + np.asarray(data["failure_weight"], dtype=float)
+        else:
+            y, n = (np.asarray(data[k], dtype=float) for k in ("y", "trials"))
         return binomial_working_response(y, n)
 
     def log_likelihood(self, y, eta, extra, extras):

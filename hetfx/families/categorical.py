@@ -43,7 +43,7 @@ class Categorical(Family):
     exact_aggregation = True  # category counts per distinct row
 
     def outcome_data(self, sums, levels):
-        return {"counts": sums["counts"].round().astype(int), "C": len(levels)}
+        return {"counts": sums["counts"], "C": len(levels)}
 
     def working_response(self, data):
         """Any non-reference category against the reference, as a binomial."""

@@ -30,14 +30,33 @@ class Poisson(Family):
 
     def row_sums(self, design, y, levels):
         exposure = design.extras[self.exposure] if self.exposure else None
-        return {"y": y, "exposure": np.ones(design.n) if exposure is None else exposure}
+        exposure = np.ones(design.n) if exposure is None else exposure
+        weights = design.weights
+        if weights is None:
+            return {"y": y, "exposure": exposure}
+        if self.exact_aggregation:  # Poisson: sum_i w_i y_i and w_i exposure_i
+            return {"count": weights * y, "exposure": weights * exposure}
+        return {"y": y, "exposure": exposure, "weight": weights}
 
     def outcome_data(self, sums, levels):
+        negbin = int("phi" in self.params)  # negative binomial
+        n = len(sums["exposure"])
+        empty = np.zeros(0)
         data = {
-            "y": sums["y"].round().astype(int),
+            "negbin": negbin,
+            "weighted": int("count" in sums or "weight" in sums),
+            "y": empty.astype(int),
             "log_exposure": np.log(sums["exposure"]),
-            "negbin": int("phi" in self.params),  # negative binomial
+            "weight": sums.get("weight", empty),
+            "count_weight": empty,
+            "exposure_weight": empty,
         }
+        if "count" in sums:  # weighted Poisson: the exposure is in the weights
+            data["count_weight"] = sums["count"]
+            data["exposure_weight"] = sums["exposure"]
+            data["log_exposure"] = np.zeros(n)
+        else:
+            data["y"] = sums["y"].round().astype(int)
         if not data["negbin"]:  # the shared program reads a phi prior anyway
             data.update(
                 {
@@ -49,8 +68,13 @@ class Poisson(Family):
         return data
 
     def working_response(self, data):
-        y = np.asarray(data["y"], dtype=float)
-        exposure = np.exp(np.asarray(data["log_exposure"], dtype=float))
+        if len(data["count_weight"]):
+            y = np.asarray(data["count_weight"], dtype=float)
+            exposure = np.asarray(data["exposure_weight"], dtype=float)
+            exposure = np.where(exposure > 0, exposure, 1e-12)
+        else:
+            y = np.asarray(data["y"], dtype=float)
+            exposure = np.exp(np.asarray(data["log_exposure"], dtype=float))
         rate = max(y.sum() / exposure.sum(), 1e-6)
         mu = rate * exposure
         return mu, np.log(rate) + (y - mu) / mu, 0.0, False

@@ -57,7 +57,7 @@ class Ordinal(Family):
     exact_aggregation = True  # category counts per distinct row
 
     def outcome_data(self, sums, levels):
-        return {"counts": sums["counts"].round().astype(int), "n_cat": len(levels)}
+        return {"counts": sums["counts"], "n_cat": len(levels)}
 
     def working_response(self, data):
         """The mean category of each row, weighted by its units, put on the
@@ -66,7 +66,9 @@ class Ordinal(Family):
         counts = np.asarray(data["counts"], dtype=float)
         n = counts.sum(axis=1)
         codes = np.arange(1, counts.shape[1] + 1)
-        score = counts @ codes / n
+        overall = float(counts.sum(axis=0) @ codes / n.sum())
+        # rows of zero weight carry no information: the overall mean
+        score = np.divide(counts @ codes, n, out=np.full(len(n), overall), where=n > 0)
         within = float(np.sum(counts * (codes[None, :] - score[:, None]) ** 2))
         cumulative = np.cumsum(counts.sum(axis=0))[:-1] / n.sum()
         slope = max(float(np.sum(cumulative * (1 - cumulative))), 1e-6)

@@ -173,18 +173,22 @@ def design_matrix(
 def sufficient_statistics(
     design: Design, sc: Scaling, y_shift: float
 ) -> dict[str, Any]:
-    """W'W, W'y, y'y and N of the gaussian likelihood, in chunks of rows."""
+    """W'W, W'y, y'y and N of the gaussian likelihood, in chunks of rows; with
+    survey weights W'Omega W, W'Omega y, y'Omega y and N = sum of the weights."""
     WtW = Wty = None
     yty = 0.0
+    weights = design.weights
     for start in range(0, design.n, CHUNK_ROWS):
         rows = slice(start, start + CHUNK_ROWS)
         W = design_matrix(design, sc, rows)
         r = design.y[rows] - y_shift
-        WtW = W.T @ W if WtW is None else WtW + W.T @ W
-        Wty = W.T @ r if Wty is None else Wty + W.T @ r
-        yty += float(r @ r)
+        Ww = W if weights is None else W * weights[rows, None]
+        WtW = Ww.T @ W if WtW is None else WtW + Ww.T @ W
+        Wty = Ww.T @ r if Wty is None else Wty + Ww.T @ r
+        yty += float(r @ (Ww[:, 0] * r))  # column 0 of W is 1
     WtW = (WtW + WtW.T) / 2.0  # exactly symmetric for quad_form_sym
-    return {"N": design.n, "WtW": WtW, "Wty": Wty, "yty": yty}
+    n = float(design.n if weights is None else weights.sum())
+    return {"N": n, "WtW": WtW, "Wty": Wty, "yty": yty}
 
 
 def build_stan_input(

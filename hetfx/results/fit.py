@@ -179,14 +179,25 @@ class HetFit(Interpretation):
         pairs = list(summary.coefficient_draws(self))
         return summary.tidy_table([r for r, _ in pairs], [d for _, d in pairs], prob)
 
-    def ate(self, prob: float = 0.9, scale: str = "link") -> pd.DataFrame:
+    def ate(
+        self, prob: float = 0.9, scale: str = "link", weighted: bool = False
+    ) -> pd.DataFrame:
         """Average treatment effect over each treatment's treated units.
 
         ``scale="response"`` averages E[y|T=1] - E[y|T=0] over the treated units.
+        ``weighted=True`` (fits with survey weights) averages with the units'
+        weights instead of equally: the effect in the weighted population.
         """
+        label = "ate_weighted" if weighted else "ate"
         table = pd.DataFrame(
-            {"treatment": self.coords["treatment"], "parameter": "ate"}
+            {"treatment": self.coords["treatment"], "parameter": label}
         )
+        if weighted:
+            response.check_scale(scale)
+            by_category = self._by_category("ate", prob, scale, weighted)
+            if by_category is not None:
+                return by_category
+            return self._expand(table, response.weighted_ate(self, scale), prob)
         if response.check_scale(scale) == "link":
             by_category = self._by_category("ate", prob, scale)
             if by_category is not None:

@@ -224,6 +224,11 @@ class Interpretation:
     def loo(self, thin: int | None = None):
         """PSIS-LOO (arviz ELPDData) from numpy pointwise log-likelihoods."""
         self.require_rows("loo()")
+        if self.design.weights is not None:
+            raise OptionError(
+                "loo() is not available for a fit with survey weights: its "
+                "pseudo-likelihood has no leave-one-out predictive density."
+            )
         return checks.loo(self, thin)
 
     def plot_effects(

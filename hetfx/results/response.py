@@ -93,7 +93,41 @@ def regression_draws(fit: HetFit, scale: str = "link") -> np.ndarray:
     return np.stack(rows, axis=-1)
 
 
-def _response_effects(fit: HetFit, regression: bool) -> tuple[np.ndarray, np.ndarray]:
+def weighted_ate(fit: HetFit, scale: str) -> np.ndarray:
+    """Each treatment's ATE averaged with the survey weights of its treated
+    units, (chain, draw, treatments): on the link scale
+    sum_i w_i tau_i / sum_i w_i with tau_i = theta_g(i) + (Z_i - zbar_g) lambda."""
+    design = fit.design
+    fit.require_rows("ate(weighted=True)")
+    if design.weights is None:
+        raise OptionError("ate(weighted=True) needs a fit with weights=.")
+    if scale == "response":
+        return _response_effects(fit, regression=False, weighted=True)[1]
+    a, lam = fit.draws("a"), fit.draws("lambda")
+    theta = fit.draws("theta")
+    out = []
+    for e, (eq, block) in enumerate(
+        zip(design.equations, design.layout.equations, strict=True)
+    ):
+        treated = eq.arm.treated
+        w = design.weights[treated]
+        share = w / w.sum()
+        if block.has_groups:
+            idx = eq.grouping.index[treated]
+            by_group = np.bincount(idx, weights=share, minlength=eq.n_groups)
+            deviation = share @ (eq.Z[treated] - eq.group_means()[idx])
+            out.append(
+                theta[..., block.thetas] @ by_group
+                + lam[..., block.lambdas] @ deviation
+            )
+        else:
+            out.append(a[..., e] + lam[..., block.lambdas] @ (share @ eq.Z[treated]))
+    return np.stack(out, axis=-1)
+
+
+def _response_effects(
+    fit: HetFit, regression: bool, weighted: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Response-scale effects of the group rows and ATEs (see response_draws)."""
     design = fit.design
     fam = fit.family_obj
@@ -148,7 +182,12 @@ def _response_effects(fit: HetFit, regression: bool) -> tuple[np.ndarray, np.nda
             rows.append(np.full_like(effect[:, 0], np.nan))
         else:
             rows.append(effect[:, treated].mean(axis=1))
-        ates.append(effect[:, treated].mean(axis=1))
+        if weighted:  # the survey weights of the treated units
+            ates.append(
+                np.average(effect[:, treated], axis=1, weights=design.weights[treated])
+            )
+        else:
+            ates.append(effect[:, treated].mean(axis=1))
 
     def shape(parts: list[np.ndarray]) -> np.ndarray:
         stacked = np.stack(parts, axis=1)  # (S, rows[, K])
