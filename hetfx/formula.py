@@ -89,6 +89,13 @@ class ParsedFormula:
     outcome: str
     controls: str
     parts: tuple[TreatmentPart, ...] = field(default_factory=tuple)
+    intercepts: tuple[str, ...] = ()
+
+    @property
+    def intercept_variables(self) -> list[str]:
+        """Data variables of the varying intercepts' grouping factors."""
+        names = [v for factor in self.intercepts for v in factor.split(":")]
+        return list(dict.fromkeys(names))
 
     @property
     def has_controls(self) -> bool:
@@ -116,6 +123,7 @@ class ParsedFormula:
     def variables(self) -> list[str]:
         """Every data variable the formula uses, without repeats."""
         names = self.outcome_variables + self.control_variables
+        names += self.intercept_variables
         for part in self.parts:
             names += [part.treatment, *part.modifier_variables]
             names += [part.group_by] if part.group_by else []
@@ -159,9 +167,15 @@ class ParsedFormula:
                     "give one."
                 )
             parts.append(part.with_group_by(str(new)))
-        rhs = " | ".join([self.controls, *(p.text for p in parts)])
-        parsed = ParsedFormula(f"{self.outcome} ~ {rhs}", self.outcome, self.controls)
-        parsed = ParsedFormula(parsed.text, self.outcome, self.controls, tuple(parts))
+        controls = " + ".join([self.controls, *(f"(1 | {f})" for f in self.intercepts)])
+        rhs = " | ".join([controls, *(p.text for p in parts)])
+        parsed = ParsedFormula(
+            f"{self.outcome} ~ {rhs}",
+            self.outcome,
+            self.controls,
+            tuple(parts),
+            self.intercepts,
+        )
         _check_roles(parsed)
         return parsed
 
@@ -262,10 +276,60 @@ def parse_formula(formula: str) -> ParsedFormula:
     controls = chunks[0].strip()
     if len(split_top_level(controls, "~")) > 1:
         raise _fail(text, "the outcome", "there is more than one '~'.")
+    controls, intercepts = _varying_intercepts(text, controls)
     parts = tuple(_parse_part(text, chunk, i) for i, chunk in enumerate(chunks[1:], 1))
-    parsed = ParsedFormula(text=text, outcome=outcome, controls=controls, parts=parts)
+    parsed = ParsedFormula(text, outcome, controls, parts, intercepts)
     _check_roles(parsed)
     return parsed
+
+
+_INTERCEPT = re.compile(r"^\(\s*(?P<lhs>.*?)\s*\|\s*(?P<rhs>.*?)\s*\)$", re.S)
+
+
+def _varying_intercepts(formula: str, controls: str) -> tuple[str, tuple[str, ...]]:
+    """Take lme4's ``(1 | group)`` terms out of the controls.
+
+    ``(1 | site/respondent)`` (nested) gives the factors ``site`` and
+    ``site:respondent``; ``(1 | a:b)`` one factor of the combinations.
+
+    Examples
+    --------
+    >>> _varying_intercepts("f", "x + (1 | respondent) + (1 | site/class)")
+    ('x', ('respondent', 'site', 'site:class'))
+    """
+    where = f"the controls ({controls!r})"
+    kept, factors = [], []
+    for term in split_top_level(controls, "+"):
+        match = _INTERCEPT.match(term.strip())
+        if not match:
+            if "|" in term and term.strip().startswith("("):
+                raise _fail(formula, where, f"cannot read {term.strip()!r}.")
+            kept.append(term)
+            continue
+        if match["lhs"] != "1":
+            raise _fail(
+                formula,
+                where,
+                f"({match['lhs']} | {match['rhs']}): varying slopes in the outcome "
+                "equation are not supported; use (1 | group) for varying "
+                "intercepts (the treatment's variation is the heterogeneity "
+                "equation's job).",
+            )
+        path = [p.strip() for p in match["rhs"].split("/")]
+        for name in (n for p in path for n in p.split(":")):
+            if not _NAME.match(name.strip()):
+                raise _fail(
+                    formula, where, f"(1 | {match['rhs']}): {name!r} is not a name."
+                )
+        for depth in range(1, len(path) + 1):
+            factor = ":".join(
+                _strip_name(n) for p in path[:depth] for n in p.split(":")
+            )
+            if factor not in factors:
+                factors.append(factor)
+    if not factors:
+        return controls, ()
+    return " + ".join(t.strip() for t in kept if t.strip()) or "1", tuple(factors)
 
 
 def _parse_part(formula: str, chunk: str, index: int) -> TreatmentPart:
@@ -324,6 +388,14 @@ def _check_roles(f: ParsedFormula) -> None:
                 f"the controls ({f.controls!r})",
                 f"the outcome {sorted(clash)[0]!r} is also used as a control.",
             )
+    clash = set(f.intercept_variables) & (outcome_vars | set(f.treatments))
+    if clash:
+        raise _fail(
+            f.text,
+            f"the controls ({f.controls!r})",
+            f"{sorted(clash)[0]!r} groups varying intercepts and is also the outcome "
+            "or a treatment.",
+        )
     seen: set[str] = set()
     for i, part in enumerate(f.parts, 1):
         where = f"treatment part {i} ({part.text!r})"

@@ -16,7 +16,11 @@ from hetfx.families import Family, get_family
 from hetfx.formula import parse_formula
 from hetfx.io import read_data
 from hetfx.priors import validate_priors
-from hetfx.program.collapse import blocking_priors, check_collapsed
+from hetfx.program.collapse import (
+    blocking_priors,
+    check_collapsed,
+    check_varying_intercepts,
+)
 from hetfx.program.deviations import check_deviations, zero_unused_scales
 from hetfx.program.example import example_input
 from hetfx.program.parameterization import check_parameterization
@@ -34,7 +38,17 @@ from hetfx.results.fit import HetFit
 # half-normal tails of sigma_theta are steep on the log scale, and a smaller step
 # costs little there (a gradient is one Cholesky factor of an F x F matrix).
 COLLAPSED_ADAPT_DELTA = 0.95
-SUMMARY_VARS = ["alpha", "beta", "a", "lambda", "sigma_theta", "theta", "ate"]
+SUMMARY_VARS = [
+    "alpha",
+    "beta",
+    "a",
+    "lambda",
+    "sigma_theta",
+    "theta",
+    "ate",
+    "sd_factor",
+    "b",
+]
 
 
 class HetModel:
@@ -126,7 +140,9 @@ class HetModel:
         self.parsed = parse_formula(formula).with_groups(groups)
         self.formula = self.parsed.text
         self.family = get_family(family)
-        self.priors = validate_priors(priors, prior_keys(self.family))
+        self.priors = validate_priors(
+            priors, prior_keys(self.family, self.parsed.intercepts)
+        )
         modifier_vars = [m for p in self.parsed.parts for m in p.modifier_variables]
         self.design_options = DesignOptions(
             bool(main_effects),
@@ -140,7 +156,9 @@ class HetModel:
         self.backend_name = backend
         self.parameterization = check_parameterization(parameterization)
         self.deviations = check_deviations(deviations)
-        self.collapsed = check_collapsed(collapsed, self.family, self.priors)
+        varying = bool(self.parsed.intercepts)
+        check_varying_intercepts(self.family, varying)
+        self.collapsed = check_collapsed(collapsed, self.family, self.priors, varying)
         self._backend: Backend | None = None
         self._compiled: Compiled | None = None
 
@@ -187,9 +205,14 @@ class HetModel:
 
     @property
     def program_name(self) -> str:
-        """The Stan program this model runs: the family's, or for a gaussian
-        model whose coefficient priors are normal or flat the collapsed one."""
-        return "gaussian_collapsed" if self.collapsed else self.family.program
+        """The Stan program this model runs: the family's; for a gaussian model
+        whose coefficient priors are normal or flat the collapsed one, and for
+        one with varying intercepts the row-wise one."""
+        if self.collapsed:
+            return "gaussian_collapsed"
+        if self.family.program == "gaussian" and self.parsed.intercepts:
+            return "gaussian_rows"
+        return self.family.program
 
     @property
     def program(self) -> str:
@@ -214,8 +237,9 @@ class HetModel:
             if isinstance(data, str | os.PathLike):  # a data file, read whole
                 data = read_data(data)
             return self.design(data), None
-        if self.family.program != "gaussian":
-            used = list(dict.fromkeys([*self.parsed.variables, *self.family.variables]))
+        if self.family.program != "gaussian" or self.parsed.intercepts:
+            extra = [*self.family.variables, *filter(None, [self.weights])]
+            used = list(dict.fromkeys([*self.parsed.variables, *extra]))
             return self.design(partitions.collect(data, used)), None
         return partitions.summarise_partitions(self.parsed, data, self.design_options)
 
@@ -223,7 +247,7 @@ class HetModel:
         """Compile the program now (or load it from the cache)."""
         if self._compiled is None:
             if example is None:
-                example = example_input(self.family)
+                example = example_input(self.family, self.program_name)
             self._compiled = self.backend.compile(
                 f"hetfx_{self.program_name}", self.program, example.data
             )

@@ -213,6 +213,14 @@ SLOTS: dict[str, tuple[str, str]] = {
 }
 
 
+def slot_of(key: str) -> tuple[str, str]:
+    """(kind, what it applies to) of a prior key; ``sd_<factor>`` keys are the
+    sds of the varying intercepts ``(1 | factor)``."""
+    if key.startswith("sd_") and key not in SLOTS:
+        return "scale", f"sd of the varying intercepts (1 | {key[3:]})"
+    return SLOTS[key]
+
+
 def validate_priors(priors: Any, valid: list[str]) -> dict[str, Prior]:
     """Check user priors: known keys, prior objects of the right kind.
 
@@ -239,7 +247,7 @@ def validate_priors(priors: Any, valid: list[str]) -> dict[str, Prior]:
                 f"Prior {key!r} must be an object from hetfx.priors such as "
                 f"Normal(0, 1), got {prior!r}. Valid keys: {', '.join(valid)}."
             )
-        need = SLOTS[key][0]
+        need = slot_of(key)[0]
         if prior.kind not in (need, "any"):
             options = (
                 "Normal, StudentT or Cauchy"

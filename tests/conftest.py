@@ -6,6 +6,7 @@ import functools
 import http.server
 import os
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +150,70 @@ def serve(folder: Path) -> http.server.ThreadingHTTPServer:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def parameter_block(code: str) -> list[str]:
+    """Names declared in a Stan program's parameters block, in order."""
+    import re
+
+    start = re.search(r"(?m)^parameters \{", code).end()
+    depth, end = 1, start
+    while depth:
+        depth += {"{": 1, "}": -1}.get(code[end], 0)
+        end += 1
+    body = re.sub(r"//[^\n]*", "", code[start : end - 1])
+    return [
+        re.findall(r"(\w+)\s*$", s.strip())[0] for s in body.split(";") if s.strip()
+    ]
+
+
+def stan_log_likelihood(program: str, data: dict, posterior, draws) -> np.ndarray:
+    """The program's log likelihood (log density minus its prior-only log
+    density) at chain 0's ``draws`` of ``posterior``, through pystan."""
+    import stan
+    from hetfx.backends.pystan_backend import to_pystan_data
+
+    full, prior = (
+        stan.build(program, data=to_pystan_data(d), random_seed=1)
+        for d in (data, {**data, "prior_only": 1})
+    )
+    names = parameter_block(program)
+    out = []
+    for draw in draws:
+        # a zero-length parameter (phi of the poisson family) has no draws
+        values = {
+            n: posterior[n].values[0, draw].tolist() if n in posterior else []
+            for n in names
+        }
+        u = full.unconstrain_pars(values)
+        out.append(
+            full.log_prob(u, adjust_transform=False)
+            - prior.log_prob(u, adjust_transform=False)
+        )
+    return np.array(out)
+
+
+def short_fit(model, data):
+    """A short fit, and its Stan data with merged rows and with one row per unit."""
+    from hetfx.program.standata import build_stan_input
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = model.fit(data, chains=1, iter_warmup=150, iter_sampling=20, seed=3)
+        merged = build_stan_input(fit.design, fit.family_obj).data
+        one_by_one = build_stan_input(fit.design, fit.family_obj, aggregate=False).data
+    return fit, merged, one_by_one
+
+
+def check_likelihood(model, fit, merged, one_by_one, numpy_ll, draws=(0, 9, 19)):
+    """Stan's likelihood of the merged rows equals that of the rows one by one
+    and numpy's ``numpy_ll`` (per draw), up to a constant: normalising terms,
+    e.g. the binomial coefficient of merged rows, may differ, so differences
+    between draws are compared."""
+    post = fit.idata.posterior
+    stan_diff = np.diff(stan_log_likelihood(model.program, merged, post, draws))
+    rows_diff = np.diff(stan_log_likelihood(model.program, one_by_one, post, draws))
+    np.testing.assert_allclose(stan_diff, rows_diff, rtol=1e-7, atol=1e-6)
+    numpy_diff = np.diff(np.asarray(numpy_ll)[list(draws)])
+    np.testing.assert_allclose(stan_diff, numpy_diff, rtol=1e-7, atol=1e-6)
+    assert np.abs(stan_diff).max() > 0  # the draws differ, so the check has teeth

@@ -50,7 +50,7 @@ def test_docs_examples_run(
     if page == "designs.md":
         server.shutdown()
         server.server_close()
-        assert "ate_weighted" in out
+        assert "ate_weighted" in out and "sd_respondent" in out
 
 
 def test_worked_example_script_writes_figures_and_tables(gaussian_model, tmp_path):

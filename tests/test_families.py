@@ -1,6 +1,5 @@
 """Every outcome family: recovery, response scale, outcome checks, priors only."""
 
-import re
 import warnings
 
 import numpy as np
@@ -9,6 +8,7 @@ import pytest
 from scipy import stats
 
 import hetfx
+from conftest import check_likelihood, short_fit
 from hetfx import DataError, OptionError
 from hetfx.design.build import build_design
 from hetfx.families import get_family
@@ -302,19 +302,6 @@ def test_categorical_recovery_and_tables():
     assert fit.diagnostics()["divergences"] == 0
 
 
-def _parameter_block(code: str) -> list[str]:
-    """Names declared in the program's parameters block, in order."""
-    start = re.search(r"(?m)^parameters \{", code).end()
-    depth, end = 1, start
-    while depth:
-        depth += {"{": 1, "}": -1}.get(code[end], 0)
-        end += 1
-    body = re.sub(r"//[^\n]*", "", code[start : end - 1])
-    return [
-        re.findall(r"(\w+)\s*$", s.strip())[0] for s in body.split(";") if s.strip()
-    ]
-
-
 @pytest.mark.sampling
 @pytest.mark.parametrize("family", hetfx.datasets.FAMILIES)
 def test_numpy_log_likelihood_equals_stan(
@@ -323,8 +310,6 @@ def test_numpy_log_likelihood_equals_stan(
     """hetfx's numpy log-likelihood (PPC, LOO, response checks) against the Stan
     program's own likelihood, at posterior draws, for every family; and the
     Stan likelihood of merged rows against that of the rows one by one."""
-    import stan
-    from hetfx.backends.pystan_backend import to_pystan_data
     from hetfx.results.checks import log_likelihood
 
     sim = hetfx.datasets.simulate(n=400, n_modifiers=2, family=family, seed=5)
@@ -339,45 +324,11 @@ def test_numpy_log_likelihood_equals_stan(
         backend="pystan",
         collapsed=False if family == "gaussian" else None,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = model.fit(sim.data, chains=1, iter_warmup=150, iter_sampling=20, seed=3)
-        merged = build_stan_input(fit.design, fit.family_obj)
-        one_by_one = build_stan_input(fit.design, fit.family_obj, aggregate=False)
+    fit, merged, one_by_one = short_fit(model, sim.data)
     if fit.family_obj.exact_aggregation:
-        assert merged.data["N"] < one_by_one.data["N"] == 400
-    post = fit.idata.posterior
-    names = _parameter_block(model.program)
-    draws = (0, 9, 19)
-
-    def stan_log_likelihood(data):
-        full, prior = (
-            stan.build(model.program, data=to_pystan_data(d), random_seed=1)
-            for d in (data, {**data, "prior_only": 1})
-        )
-        out = []
-        for draw in draws:
-            # a zero-length parameter (phi of the poisson family) has no draws
-            values = {
-                n: post[n].values[0, draw].tolist() if n in post else [] for n in names
-            }
-            u = full.unconstrain_pars(values)
-            out.append(
-                full.log_prob(u, adjust_transform=False)
-                - prior.log_prob(u, adjust_transform=False)
-            )
-        return np.array(out)
-
-    # equal up to a constant (normalising terms, e.g. the binomial coefficient of
-    # merged rows, may differ): compare differences between draws
-    stan_diff = np.diff(stan_log_likelihood(merged.data))
-    rows_diff = np.diff(stan_log_likelihood(one_by_one.data))
-    np.testing.assert_allclose(stan_diff, rows_diff, rtol=1e-7, atol=1e-6)
-    assert np.abs(stan_diff).max() > 0  # the draws differ, so the check has teeth
+        assert merged["N"] < one_by_one["N"] == 400
     numpy_ll = log_likelihood(fit).sum(axis=-1)[0]  # per draw
-    numpy_diff = np.diff(numpy_ll[list(draws)])
-    np.testing.assert_allclose(stan_diff, numpy_diff, rtol=1e-7, atol=1e-6)
-    assert np.ptp(numpy_ll) > 0  # the draws differ, so the check has teeth
+    check_likelihood(model, fit, merged, one_by_one, numpy_ll)
 
 
 def test_families_are_classes_and_old_saved_families_load():

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import hetfx
+from conftest import check_likelihood, short_fit
 from hetfx.design.build import build_design
 from hetfx.program.standata import build_stan_input, scaling, sufficient_statistics
 
@@ -112,10 +113,7 @@ def test_weighted_stan_likelihood_equals_numpy(
 ):
     """Every program's weighted likelihood, merged rows and one by one, equals
     numpy's sum_i w_i log p(y_i) at posterior draws (up to a constant)."""
-    from test_families import _parameter_block
 
-    import stan
-    from hetfx.backends.pystan_backend import to_pystan_data
     from hetfx.results.checks import log_likelihood
 
     sim = survey(n=300, seed=4, family=family)
@@ -128,40 +126,10 @@ def test_weighted_stan_likelihood_equals_numpy(
         weights="w",
         collapsed=False if family == "gaussian" else None,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = model.fit(sim.data, chains=1, iter_warmup=150, iter_sampling=20, seed=3)
-        merged = build_stan_input(fit.design, fit.family_obj)
-        one_by_one = build_stan_input(fit.design, fit.family_obj, aggregate=False)
-    assert merged.data.get("weighted", 1) == 1
-    post, names, draws = fit.idata.posterior, _parameter_block(model.program), (0, 9)
-
-    def stan_log_likelihood(data):
-        full, prior = (
-            stan.build(model.program, data=to_pystan_data(d), random_seed=1)
-            for d in (data, {**data, "prior_only": 1})
-        )
-        out = []
-        for draw in draws:
-            values = {
-                n: post[n].values[0, draw].tolist() if n in post else [] for n in names
-            }
-            u = full.unconstrain_pars(values)
-            out.append(
-                full.log_prob(u, adjust_transform=False)
-                - prior.log_prob(u, adjust_transform=False)
-            )
-        return np.array(out)
-
-    stan_diff = np.diff(stan_log_likelihood(merged.data))
-    np.testing.assert_allclose(
-        stan_diff, np.diff(stan_log_likelihood(one_by_one.data)), rtol=1e-7, atol=1e-6
-    )
+    fit, merged, one_by_one = short_fit(model, sim.data)
+    assert merged.get("weighted", 1) == 1
     numpy_ll = (log_likelihood(fit)[0] * fit.design.weights).sum(axis=-1)
-    np.testing.assert_allclose(
-        stan_diff, np.diff(numpy_ll[list(draws)]), rtol=1e-7, atol=1e-6
-    )
-    assert np.abs(stan_diff).max() > 0
+    check_likelihood(model, fit, merged, one_by_one, numpy_ll)
     with pytest.raises(hetfx.OptionError, match="survey weights"):
         fit.loo()
 

@@ -22,6 +22,8 @@ DIMS = {
     "lambda": ["modifier"],
     "lambda_std": ["modifier"],
     "theta": ["group"],
+    "b": ["level"],
+    "sd_factor": ["factor"],
 }
 
 

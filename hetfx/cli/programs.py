@@ -59,8 +59,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     for program in programs:
         name = PROGRAMS[program][0]
         family = get_family(name, **FAMILY_OPTIONS.get(name, {}))
+        varying = " + (1 | g)" if program == "gaussian_rows" else ""
         model = HetModel(
-            "y ~ x1 | treat : z1",
+            f"y ~ x1{varying} | treat : z1",
             family=family,
             backend=args.backend,
             collapsed=program == "gaussian_collapsed" if name == "gaussian" else None,

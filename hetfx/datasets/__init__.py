@@ -4,6 +4,7 @@ the Tomz and Weeks (2021) survey experiment."""
 from hetfx.datasets.designs import (
     ROBUSTNESS_DESIGNS,
     robustness_design,
+    simulate_conjoint,
     simulate_sites,
 )
 from hetfx.datasets.simulate import FAMILIES, FAMILY_OPTIONS, Simulation, simulate
@@ -18,6 +19,7 @@ __all__ = [
     "Simulation",
     "robustness_design",
     "simulate",
+    "simulate_conjoint",
     "simulate_sites",
     "tomz_weeks",
 ]

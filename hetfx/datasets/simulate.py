@@ -49,6 +49,8 @@ class Simulation:
         True control coefficients.
     sigma : float
         Outcome noise sd (gaussian).
+    intercept_sd : dict, optional
+        True sds of the varying intercepts, by factor.
     """
 
     data: pd.DataFrame
@@ -64,6 +66,7 @@ class Simulation:
     family: str
     cutpoints: list[float] | None = None
     by_category: dict[str, dict[str, Any]] | None = None
+    intercept_sd: dict[str, float] | None = None
 
     @property
     def family_object(self):

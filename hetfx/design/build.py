@@ -25,6 +25,7 @@ from hetfx.design.data import (
     normalised_weights,
     weight_values,
 )
+from hetfx.design.factors import Factor, make_factor
 from hetfx.design.grouping import (
     NO_GROUP,
     Grouping,
@@ -124,6 +125,7 @@ class Design:
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     n_rows: int | None = None
     weights: np.ndarray | None = None
+    factors: list[Factor] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -325,6 +327,7 @@ def build_design(
         raise DataError(f"Control {problem}; drop or recode it in {parsed.controls!r}.")
     check_full_design(X, x_names, equations)
     extras = {v: frame[v].to_numpy(dtype=float) for v in extra_variables}
+    factors = [make_factor(frame, name) for name in parsed.intercepts]
     weights = None
     if opts.weights is not None:
         values = weight_values(frame, opts.weights)
@@ -340,6 +343,7 @@ def build_design(
         specs,
         extras,
         weights=weights,
+        factors=factors,
     )
     if warn_groups:
         for eq in equations:

@@ -107,8 +107,17 @@ class EquationSpec:
 
 
 @dataclass(frozen=True)
+class FactorSpec:
+    """A varying-intercept factor ``(1 | name)`` and its levels."""
+
+    name: str
+    levels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ModelSpec:
-    """Formula, controls, equations and the layout of W; no data rows."""
+    """Formula, controls, equations, the layout of W and the varying
+    intercepts' factors; no data rows."""
 
     formula: str
     outcome: str
@@ -116,6 +125,7 @@ class ModelSpec:
     equations: tuple[EquationSpec, ...]
     layout: Layout
     version: int = VERSION
+    factors: tuple[FactorSpec, ...] = ()
 
     @classmethod
     def of(cls, design: Design) -> ModelSpec:
@@ -125,6 +135,7 @@ class ModelSpec:
             tuple(design.x_names),
             tuple(EquationSpec.of(eq) for eq in design.equations),
             design.layout,
+            factors=tuple(FactorSpec(f.name, tuple(f.levels)) for f in design.factors),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,6 +184,10 @@ class ModelSpec:
             equations,
             Layout.from_dict(data["layout"]),
             data["version"],
+            tuple(
+                FactorSpec(f["name"], tuple(f["levels"]))
+                for f in data.get("factors", [])
+            ),
         )
 
     @classmethod

@@ -253,6 +253,23 @@ class Family:
         raise OptionError(f"The {self.name} family has no numpy replicates yet.")
 
 
+def centred_rows(
+    family: Family,
+    design: Design,
+    sc: Scaling,
+    summary: DesignSummary,
+    y: np.ndarray,
+    levels: list[Any] | None,
+    aggregate: bool,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Row-wise Stan data of an identity-link outcome, y centred at its mean
+    (student-t, and the gaussian with varying intercepts)."""
+    data, _, info = Family.stan_data(family, design, sc, summary, y, levels, aggregate)
+    data["y_shift"] = summary.y_mean
+    data["y"] = data["y"] - data["y_shift"]
+    return data, {"sigma": summary.y_sd or 1.0}, info
+
+
 def numeric(y: np.ndarray, label: str, family: str) -> np.ndarray:
     """The outcome as floats, or a DataError naming it."""
     try:

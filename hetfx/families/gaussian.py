@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from hetfx.families.base import Family, ParameterPrior
+from hetfx.families.base import Family, ParameterPrior, centred_rows
 from hetfx.priors import Exponential
 
 
@@ -27,6 +27,8 @@ class Gaussian(Family):
     def stan_data(self, design, sc, summary, y, levels, aggregate):
         from hetfx.program.standata import sufficient_statistics
 
+        if design.factors:  # varying intercepts: the row-wise gaussian_rows program
+            return centred_rows(self, design, sc, summary, y, levels, aggregate)
         data: dict[str, Any] = {"y_shift": summary.y_mean}
         shift = data["y_shift"]
         data.update(summary.gaussian or sufficient_statistics(design, sc, shift))
@@ -36,6 +38,8 @@ class Gaussian(Family):
         """W'W, W'y and y'y are the sufficient statistics themselves."""
         from hetfx.families.base import PilotStatistics
 
+        if "WtW" not in data:  # the row-wise program
+            return super().pilot_statistics(data, layout)
         return PilotStatistics(
             np.asarray(data["WtW"]),
             np.asarray(data["Wty"]),

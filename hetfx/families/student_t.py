@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hetfx.families.base import Family, ParameterPrior
+from hetfx.families.base import Family, ParameterPrior, centred_rows
 from hetfx.priors import Exponential, Gamma
 
 
@@ -24,10 +24,7 @@ class StudentT(Family):
         ]
 
     def stan_data(self, design, sc, summary, y, levels, aggregate):
-        data, _, info = super().stan_data(design, sc, summary, y, levels, aggregate)
-        data["y_shift"] = summary.y_mean
-        data["y"] = data["y"] - data["y_shift"]
-        return data, {"sigma": summary.y_sd or 1.0}, info
+        return centred_rows(self, design, sc, summary, y, levels, aggregate)
 
     def log_likelihood(self, y, eta, extra, extras):
         from scipy import stats

@@ -31,11 +31,21 @@ def blocking_priors(priors: dict[str, Prior]) -> list[str]:
 
 
 def check_collapsed(
-    collapsed: bool | None, family: Family, priors: dict[str, Prior]
+    collapsed: bool | None,
+    family: Family,
+    priors: dict[str, Prior],
+    varying_intercepts: bool = False,
 ) -> bool:
     """Whether the model runs the collapsed program (gaussian family only)."""
     if collapsed not in (None, True, False):
         raise OptionError(f"collapsed must be None, True or False, got {collapsed!r}.")
+    if varying_intercepts:
+        if collapsed:
+            raise OptionError(
+                "collapsed=True does not take varying intercepts (1 | group); "
+                "they run the row-wise gaussian program."
+            )
+        return False
     if family.program != "gaussian":
         if collapsed:
             raise OptionError(
@@ -50,3 +60,12 @@ def check_collapsed(
             f"lambda; got {', '.join(blocking)}."
         )
     return not blocking if collapsed is None else collapsed
+
+
+def check_varying_intercepts(family: Family, varying: bool) -> None:
+    """OptionError for families whose program has no varying intercepts."""
+    if varying and family.program == "categorical":
+        raise OptionError(
+            "Varying intercepts (1 | group) are not available for the categorical "
+            "family yet; fit each category against the reference with bernoulli."
+        )

@@ -148,3 +148,22 @@ def between_group_variance(b: np.ndarray, v: np.ndarray, zbar: np.ndarray) -> fl
     # trace of W - W X (X'WX)^-1 X'W, the DL denominator for meta-regression
     denom = float(w.sum() - np.trace(XtWX_inv @ (X.T @ ((w**2)[:, None] * X))))
     return max(0.0, (q - df) / denom) if denom > 0 else 0.0
+
+
+def level_variance(data: dict[str, Any], family: Family) -> np.ndarray:
+    """The pilot sampling variance of each varying-intercept level's b_j: the
+    working response's variance over the level's IRLS information. The program
+    centres b_j where it is small against sd_k^2 (data-rich levels), as for
+    theta (0 without factors)."""
+    n_levels = int(data["n_levels"])
+    if n_levels == 0:
+        return np.zeros(0)
+    w, z, _, estimate_scale = family.working_response(data)
+    scale = 1.0
+    if estimate_scale:
+        mean = np.average(z, weights=w)
+        scale = float(np.average((z - mean) ** 2, weights=w))
+    info = np.zeros(n_levels)
+    for index in np.asarray(data["level_index"]):
+        np.add.at(info, index - 1, w)
+    return np.where(info > 0, scale / np.maximum(info, 1e-12), 1e6)

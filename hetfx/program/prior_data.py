@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from hetfx.priors import (
-    SLOTS,
     Exponential,
     Flat,
     Gamma,
@@ -19,6 +18,7 @@ from hetfx.priors import (
     Normal,
     Prior,
     StudentT,
+    slot_of,
 )
 
 
@@ -41,7 +41,7 @@ class ResolvedPrior:
             f"prior_scale_{self.slot}": self.scale,
             f"prior_df_{self.slot}": self.df,
         }
-        if SLOTS[self.slot][0] == "location":
+        if slot_of(self.slot)[0] == "location":
             data[f"prior_loc_{self.slot}"] = self.loc
         return data
 
@@ -66,7 +66,7 @@ class ResolvedPrior:
                     "scale": float(self.scale[i]),
                     "df": float(self.df[i]),
                     "source": self.source,
-                    "applies_to": SLOTS[self.slot][1],
+                    "applies_to": slot_of(self.slot)[1],
                 }
             )
         return rows

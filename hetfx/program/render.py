@@ -18,6 +18,7 @@ from hetfx.families import Family, get_family
 PROGRAMS: dict[str, tuple[str, ...]] = {
     "gaussian": ("gaussian",),
     "gaussian_collapsed": ("gaussian",),
+    "gaussian_rows": ("gaussian",),
     "binomial": ("bernoulli", "binomial"),
     "count": ("poisson", "negative_binomial"),
     "student_t": ("student_t",),

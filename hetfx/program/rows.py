@@ -10,10 +10,10 @@ statistics) split W = [1, X, T, T.*(Z - zbar_g), T.*1{g}] in two:
 effects enter through an index lookup (``theta_slot``) instead of G indicator
 columns, so a gradient costs N (K + E + L) + N E rather than N (K + E + L + G).
 
-Rows whose W_fixed, T and groups coincide share eta; for families whose
-likelihood of the rows equals that of their sums up to a constant (binomial
-counts, Poisson counts and exposures, category counts), :func:`aggregate`
-sums them into one row.
+Rows whose W_fixed, T, groups and varying-intercept levels coincide share eta;
+for families whose likelihood of the rows equals that of their sums up to a
+constant (binomial counts, Poisson counts and exposures, category counts),
+:func:`aggregate` sums them into one row.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hetfx.design.factors import level_offsets
 from hetfx.design.grouping import NO_GROUP
 
 if TYPE_CHECKING:
@@ -43,11 +44,22 @@ class RowData:
     theta_slot : numpy.ndarray
         (E, N) int: row i's slot in ``append_row(0, theta)`` for equation e:
         1 (zero) outside its groups, 1 + the 1-based theta index inside.
+    level_index : numpy.ndarray, optional
+        (factors, N) int: row i's level of each varying-intercept factor, as
+        a 1-based index into the stacked levels b.
     """
 
     W: np.ndarray
     t_group: np.ndarray
     theta_slot: np.ndarray
+    level_index: np.ndarray | None = None
+
+    @property
+    def levels(self) -> np.ndarray:
+        """``level_index``, (0, N) without factors."""
+        if self.level_index is None:
+            return np.zeros((0, self.n), dtype=int)
+        return self.level_index
 
     @property
     def n(self) -> int:
@@ -59,6 +71,7 @@ class RowData:
             "W": self.W,
             "t_group": self.t_group,
             "theta_slot": self.theta_slot,
+            "level_index": self.levels,
         }
 
     def group_columns(self, G: int) -> np.ndarray:
@@ -88,7 +101,12 @@ def row_data(design: Design, sc: Scaling) -> RowData:
         has = g != NO_GROUP
         t_group[has, e] = eq.arm.values[has]
         theta_slot[e, has] = block.theta_start + g[has] + 2
-    return RowData(W, t_group, theta_slot)
+    offsets = level_offsets(design.factors)
+    level_index = np.array(
+        [f.index + start + 1 for f, start in zip(design.factors, offsets, strict=True)],
+        dtype=int,
+    ).reshape(len(design.factors), n)
+    return RowData(W, t_group, theta_slot, level_index)
 
 
 def aggregate(
@@ -107,7 +125,7 @@ def aggregate(
     RowData, dict
         The distinct rows (in sorted order) and the summed quantities.
     """
-    key = np.column_stack([rows.W, rows.t_group, rows.theta_slot.T])
+    key = np.column_stack([rows.W, rows.t_group, rows.theta_slot.T, rows.levels.T])
     distinct, first, inverse = np.unique(
         key, axis=0, return_index=True, return_inverse=True
     )
@@ -119,5 +137,10 @@ def aggregate(
         out = np.zeros((m,) + values.shape[1:])
         np.add.at(out, inverse, values)
         summed[name] = out
-    merged = RowData(rows.W[first], rows.t_group[first], rows.theta_slot[:, first])
+    merged = RowData(
+        rows.W[first],
+        rows.t_group[first],
+        rows.theta_slot[:, first],
+        rows.levels[:, first],
+    )
     return merged, summed

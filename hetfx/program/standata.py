@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 
 from hetfx.design.build import Design
+from hetfx.design.factors import factor_summary
 from hetfx.design.grouping import NO_GROUP, format_value
 from hetfx.errors import OptionError
 from hetfx.families import Family
 from hetfx.priors import HalfNormal, Normal, validate_priors
 from hetfx.program.deviations import equation_deviations
 from hetfx.program.parameterization import choose as choose_form
+from hetfx.program.parameterization import level_variance
 from hetfx.program.prior_data import ResolvedPrior, resolve
 
 CHUNK_ROWS = 200_000
@@ -80,10 +82,11 @@ class StanInput:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def prior_keys(family: Family) -> list[str]:
-    """Valid prior keys of a family's model."""
+def prior_keys(family: Family, factors: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Valid prior keys of a family's model with these varying intercepts."""
     first = ["alpha"] if family.intercept else []
-    return [*first, "beta", "a", "lambda", "sigma_theta", *family.params]
+    sds = [f"sd_{name}" for name in factors]
+    return [*first, "beta", "a", "lambda", "sigma_theta", *family.params, *sds]
 
 
 def scaling(design: Design) -> Scaling:
@@ -224,14 +227,17 @@ def build_stan_input(
     summary : DesignSummary, optional
         Moments computed elsewhere (data bigger than memory; gaussian only).
     """
-    user = validate_priors(priors, prior_keys(family))
+    factor_names = [f.name for f in design.factors]
+    user = validate_priors(priors, prior_keys(family, factor_names))
     y, levels, summary = outcome_and_summary(design, family, summary)
     layout = design.layout
     with_deviations = equation_deviations(layout, deviations)
     resolved = resolve_priors(design, family, summary, user, levels)
     data = common_data(design, summary, with_deviations, prior_only)
     for r in resolved:
-        data.update(r.stan_data())
+        if not r.slot.startswith("sd_"):
+            data.update(r.stan_data())
+    data.update(factor_priors(resolved))
     if not family.intercept:  # the shared data block declares an alpha prior
         data.update(
             {
@@ -245,6 +251,7 @@ def build_stan_input(
         design, summary.scaling, summary, y, levels, aggregate
     )
     data.update(family_data)
+    data["level_variance"] = level_variance(data, family)
     data["noncentred"], data["pilot_variance"], form = choose_form(
         parameterization, data, layout, family
     )
@@ -317,7 +324,20 @@ def resolve_priors(
     ]
     for p in family.parameter_priors(s_y, levels):
         resolved.append(resolve(p.key, p.labels, user, p.prior, p.scale))
+    for factor in design.factors:  # sd of the varying intercepts, like sigma_theta
+        key = f"sd_{factor.name}"
+        resolved.append(resolve(key, [factor.name], user, HalfNormal(), s_y))
     return resolved
+
+
+def factor_priors(resolved: list[ResolvedPrior]) -> dict[str, Any]:
+    """The priors of the varying intercepts' sds, one entry per factor."""
+    sds = [r for r in resolved if r.slot.startswith("sd_")]
+    return {
+        "prior_dist_sd_factor": np.array([int(r.prior.code) for r in sds], dtype=int),
+        "prior_scale_sd_factor": np.array([float(r.scale[0]) for r in sds]),
+        "prior_df_sd_factor": np.array([float(r.df[0]) for r in sds]),
+    }
 
 
 def common_data(
@@ -351,6 +371,7 @@ def common_data(
         "deviations": np.array(with_deviations, dtype=int),
         "ate_weight": ate_weight,
         "prior_only": int(bool(prior_only)),
+        **factor_summary(design.factors),
     }
 
 
@@ -372,6 +393,8 @@ def labels_and_coords(
         "treatment": [block.label for block in layout.equations],
         "modifier": [f"{b.label}:{z}" for b in layout.equations for z in b.z_names],
         "group": group_labels,
+        "factor": [f.name for f in design.factors],
+        "level": [f"{f.name}[{label}]" for f in design.factors for label in f.levels],
     }
     if family.program == "categorical":  # the non-reference categories
         coords["category"] = [format_value(v) for v in levels[1:]]

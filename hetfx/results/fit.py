@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from hetfx.design.build import Design
+from hetfx.design.factors import level_offsets
 from hetfx.design.spec import ModelSpec
+from hetfx.errors import OptionError
 from hetfx.families import Family
 from hetfx.results import (
     contrasts,
@@ -204,6 +206,24 @@ class HetFit(Interpretation):
                 return by_category
             return self._expand(table, self.draws("ate"), prob)
         return self._expand(table, response.response_draws(self)[1], prob)
+
+    def intercepts(self, factor: str | None = None, prob: float = 0.9) -> pd.DataFrame:
+        """One row per level of each varying-intercept factor ``(1 | factor)``:
+        its intercept b on the link scale (``factor`` picks one factor)."""
+        factors = self.design.factors
+        names = [f.name for f in factors]
+        if not factors:
+            raise OptionError("This model has no varying intercepts (1 | group).")
+        if factor is not None and factor not in names:
+            raise OptionError(f"No factor {factor!r}; the factors are {names}.")
+        b = self.draws("b")
+        rows, cols = [], []
+        for f, start in zip(factors, level_offsets(factors), strict=True):
+            if factor in (None, f.name):
+                for j, label in enumerate(f.levels):
+                    rows.append({"factor": f.name, "level": label})
+                    cols.append(b[..., start + j])
+        return summary.tidy_table(rows, cols, prob)
 
     def prior_summary(self) -> pd.DataFrame:
         """Every prior actually used, with its numbers and what it applies to."""

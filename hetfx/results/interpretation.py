@@ -208,12 +208,13 @@ class Interpretation:
         draws: bool = False,
         prob: float = 0.9,
         seed: int = 0,
+        new_levels: str = "sample",
     ) -> pd.DataFrame | np.ndarray:
         """Treatment effect (or expected outcome) of new units; see
         :func:`hetfx.results.prediction.predict`. Unseen modifier combinations get the
         effect of a new group, with a wider interval."""
         self._not_categorical("predict")
-        return prediction.predict(self, newdata, kind, draws, prob, seed)
+        return prediction.predict(self, newdata, kind, draws, prob, seed, new_levels)
 
     def ppc(self, ndraws: int = 200, prob: float = 0.9, seed: int = 0) -> pd.DataFrame:
         """Posterior predictive check: observed against replicated statistics."""

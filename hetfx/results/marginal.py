@@ -18,9 +18,15 @@ import numpy as np
 import pandas as pd
 
 from hetfx.design.data import as_frame
+from hetfx.design.factors import NEW_LEVEL
 from hetfx.errors import OptionError
 from hetfx.results import summary
-from hetfx.results.posterior import Draws, linear_predictor, unit_effects
+from hetfx.results.posterior import (
+    Draws,
+    level_effects,
+    linear_predictor,
+    unit_effects,
+)
 from hetfx.results.response import check_scale
 
 if TYPE_CHECKING:
@@ -41,6 +47,7 @@ class Rows:
     Ts: list[np.ndarray]
     offset: np.ndarray
     keep: list[np.ndarray]  # per equation: the rows it is averaged over
+    levels: list[np.ndarray] | None = None  # varying intercepts' levels (unseen: 0)
 
 
 def datagrid(fit: HetFit, **values: Any) -> pd.DataFrame:
@@ -125,7 +132,13 @@ def _rows(fit: HetFit, newdata: Any, shift: tuple[str, float] | None = None) -> 
     offset = np.zeros(len(frame))
     if fam.exposure and fam.exposure in frame:
         offset = np.log(frame[fam.exposure].to_numpy(dtype=float))
-    return Rows(frame, X, Zs, groups, Ts, offset, keep)
+    levels = [
+        f.assign(frame)
+        if all(v in frame for v in f.variables)
+        else np.full(len(frame), NEW_LEVEL)
+        for f in design.factors
+    ]
+    return Rows(frame, X, Zs, groups, Ts, offset, keep, levels)
 
 
 def _shifted(frame: pd.DataFrame, shift: tuple[str, float]) -> pd.DataFrame:
@@ -138,15 +151,7 @@ def _draw_chunks(d: Draws, n_rows: int):
     size = max(1, CHUNK_CELLS // max(n_rows, 1))
     for start in range(0, d.size, size):
         sl = slice(start, start + size)
-        yield Draws(
-            d.alpha[sl],
-            d.beta[sl],
-            d.a[sl],
-            d.lam[sl],
-            d.theta[sl],
-            d.sigma_theta[sl],
-            {k: v[sl] for k, v in d.extra.items()},
-        )
+        yield d.take(sl)
 
 
 def _expected(fit: HetFit, eta: np.ndarray, d: Draws) -> np.ndarray:
@@ -164,6 +169,8 @@ def _unit_effects(
         return taus[e]
     others = [t if j != e else np.zeros_like(t) for j, t in enumerate(rows.Ts)]
     base = linear_predictor(d, rows.X, others, taus) + rows.offset[None, :]
+    if rows.levels:  # each row's varying intercepts (an unseen level: the average)
+        base = base + level_effects(d, fit.design.factors, rows.levels, None)
     if fit.design.equations[e].arm.kind == "continuous":  # dE[y]/dT at T
         h = STEP
         t = rows.Ts[e][None, :]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hetfx.design.build import Design
+from hetfx.design.factors import NEW_LEVEL, Factor, level_offsets
 from hetfx.design.grouping import NO_GROUP
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ class Draws:
     theta: np.ndarray
     sigma_theta: np.ndarray
     extra: dict[str, np.ndarray]
+    b: np.ndarray | None = None  # varying intercepts, (S, levels)
+    sd_factor: np.ndarray | None = None  # their sds, (S, factors)
 
     @property
     def size(self) -> int:
@@ -45,6 +48,26 @@ class Draws:
             self.theta[..., k],
             self.sigma_theta[..., k],
             self.extra,
+            self.b,
+            self.sd_factor,
+        )
+
+    def take(self, rows: slice | np.ndarray) -> Draws:
+        """These draws at ``rows`` (a slice or indices of the draws)."""
+
+        def at(x: np.ndarray | None) -> np.ndarray | None:
+            return None if x is None else x[rows]
+
+        return Draws(
+            self.alpha[rows],
+            self.beta[rows],
+            self.a[rows],
+            self.lam[rows],
+            self.theta[rows],
+            self.sigma_theta[rows],
+            {k: v[rows] for k, v in self.extra.items()},
+            at(self.b),
+            at(self.sd_factor),
         )
 
     @classmethod
@@ -58,8 +81,8 @@ class Draws:
             values = np.asarray(post[name].values)
             return values.reshape(values.shape[0] * values.shape[1], *values.shape[2:])
 
-        names = ["beta", "a", "lambda", "theta", "sigma_theta"]
-        arrays = {n: flat(n) for n in names}
+        names = ["beta", "a", "lambda", "theta", "sigma_theta", "b", "sd_factor"]
+        arrays = {n: flat(n) for n in names if n in post}
         # ordinal models have no intercept: the cutpoints take its place
         arrays["alpha"] = (
             flat("alpha") if "alpha" in post else np.zeros(len(arrays["a"]))
@@ -80,6 +103,8 @@ class Draws:
             arrays["theta"],
             arrays["sigma_theta"],
             extra,
+            arrays.get("b"),
+            arrays.get("sd_factor"),
         )
 
 
@@ -134,6 +159,30 @@ def linear_predictor(
     return eta
 
 
+def level_effects(
+    draws: Draws,
+    factors: list[Factor],
+    indices: list[np.ndarray],
+    rng: np.random.Generator | None,
+    labels: list[list[str]] | None = None,
+) -> np.ndarray:
+    """sum_k b_k[level] of every row, (S, n). A level not seen in training
+    (index ``NEW_LEVEL``) gets a fresh draw sd_k * u, shared by the rows of the
+    same new level (``labels``), when ``rng`` is given, else 0."""
+    n = len(indices[0]) if indices else 0
+    out = np.zeros((draws.size, n))
+    offsets = level_offsets(factors)
+    for k, (index, start) in enumerate(zip(indices, offsets, strict=True)):
+        seen = index != NEW_LEVEL
+        out[:, seen] += draws.b[:, start + index[seen]]
+        if rng is not None and (~seen).any():
+            names = np.asarray(labels[k])[~seen]
+            unique, which = np.unique(names, return_inverse=True)
+            u = rng.standard_normal((draws.size, len(unique)))
+            out[:, ~seen] += draws.sd_factor[:, k, None] * u[:, which]
+    return out
+
+
 def training_predictor(
     draws: Draws,
     design: Design,
@@ -154,6 +203,9 @@ def training_predictor(
     taus = unit_effects(draws, design, Zs, groups, None)
     Ts = [eq.arm.values for eq in design.equations]
     eta = linear_predictor(draws, design.X, Ts, taus)
+    if design.factors:
+        indices = [f.index for f in design.factors]
+        eta = eta + level_effects(draws, design.factors, indices, None)
     if exposure:
         eta = eta + np.log(design.extras[exposure])[None, :]
     return eta, taus

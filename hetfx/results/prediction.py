@@ -8,10 +8,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from hetfx.design.factors import level_labels
 from hetfx.design.grouping import NO_GROUP
 from hetfx.errors import OptionError
 from hetfx.results import summary
-from hetfx.results.posterior import Draws, linear_predictor, unit_effects
+from hetfx.results.posterior import (
+    Draws,
+    level_effects,
+    linear_predictor,
+    unit_effects,
+)
 
 if TYPE_CHECKING:
     from hetfx.results.fit import HetFit
@@ -48,6 +54,7 @@ def predict(
     draws: bool = False,
     prob: float = 0.9,
     seed: int = 0,
+    new_levels: str = "sample",
 ) -> pd.DataFrame | np.ndarray:
     """Each new unit's treatment effect or expected outcome.
 
@@ -64,9 +71,15 @@ def predict(
         own treatment values.
     draws : bool
         Return the draws, shape (S, units[, treatments]), instead of a table.
+    new_levels : {"sample", "zero"}
+        ``kind="outcome"`` with varying intercepts: a level not seen in training
+        gets a draw from N(0, sd) (``"sample"``, its interval carries the
+        between-level spread) or 0 (``"zero"``, the average level).
     """
     if kind not in ("effect", "outcome"):
         raise OptionError(f"kind must be 'effect' or 'outcome', got {kind!r}.")
+    if new_levels not in ("sample", "zero"):
+        raise OptionError(f"new_levels must be 'sample' or 'zero', got {new_levels!r}.")
     design = fit.design
     X, Zs, groups = design.new_rows(newdata)
     warn_outside_training(design, Zs)
@@ -82,7 +95,14 @@ def predict(
 
     if kind == "outcome":
         Ts = design.treatment_values(newdata)
-        values = expected_outcome(fit, linear_predictor(d, X, Ts, taus), newdata)
+        eta = linear_predictor(d, X, Ts, taus)
+        if design.factors:
+            frame = pd.DataFrame(newdata).reset_index(drop=True)
+            indices = [f.assign(frame) for f in design.factors]
+            labels = [level_labels(frame, f.variables) for f in design.factors]
+            sample = rng if new_levels == "sample" else None
+            eta = eta + level_effects(d, design.factors, indices, sample, labels)
+        values = expected_outcome(fit, eta, newdata)
         if draws:
             return values
         rows = [{"row": i} for i in range(values.shape[1])]

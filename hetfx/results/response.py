@@ -40,18 +40,7 @@ def _thin(fit: HetFit, units: int) -> int:
 
 def _category_draws(d: Draws) -> list[Draws]:
     """One Draws per non-reference category (the trailing axis of each array)."""
-    return [
-        Draws(
-            d.alpha[:, c],
-            d.beta[..., c],
-            d.a[..., c],
-            d.lam[..., c],
-            d.theta[..., c],
-            d.sigma_theta[..., c],
-            {},
-        )
-        for c in range(d.a.shape[-1])
-    ]
+    return [d.category(c) for c in range(d.a.shape[-1])]
 
 
 def response_draws(fit: HetFit) -> tuple[np.ndarray, np.ndarray]:

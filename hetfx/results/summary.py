@@ -128,6 +128,11 @@ def coefficient_draws(fit: HetFit) -> Iterator[tuple[dict[str, str], np.ndarray]
         labels = vector_labels(name, values.shape[-1], fit.info.get("levels"))
         for k, label in enumerate(labels):
             yield {"parameter": label}, values[..., k]
+    factors = fit.coords.get("factor", [])
+    if factors:  # the sds of the varying intercepts
+        sd = fit.draws("sd_factor")
+        for k, name in enumerate(factors):
+            yield {"parameter": f"sd_{name}"}, sd[..., k]
 
 
 def vector_labels(name: str, size: int, levels: list | None = None) -> list[str]:
