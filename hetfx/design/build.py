@@ -22,28 +22,25 @@ from hetfx.design.data import (
     check_finite,
     check_variables,
     drop_missing,
+    materialise,
     normalised_weights,
+    outcome_values,
     weight_values,
 )
 from hetfx.design.factors import Factor, make_factor
 from hetfx.design.grouping import (
     NO_GROUP,
     Grouping,
-    make_grouping,
     validate_bins,
     warn_about_groups,
 )
 from hetfx.design.layout import Layout
 from hetfx.design.options import DesignOptions
-from hetfx.design.sites import (
-    check_group_predictors,
-    warn_about_sites,
-    with_group_predictors,
-)
+from hetfx.design.sites import arm_grouping, warn_about_sites
 from hetfx.design.spec import ModelSpec
 from hetfx.design.treatment import Arm, arms_for
-from hetfx.errors import DataError, FormulaError
-from hetfx.formula import ParsedFormula, TreatmentPart, parse_formula
+from hetfx.errors import DataError
+from hetfx.formula import ParsedFormula, parse_formula
 
 
 @dataclass
@@ -218,44 +215,6 @@ class Design:
         return table[["treatment", "group", *modifier_cols, "n_treated", "n"]]
 
 
-def materialise(
-    expr: str, frame: pd.DataFrame, where: str
-) -> tuple[np.ndarray, list[str], Any]:
-    """Design columns of a right-hand side, without the intercept column."""
-    if expr.strip() in ("", "1", "0", "-1"):
-        return np.zeros((len(frame), 0)), [], None
-    try:
-        from formulaic import model_matrix
-
-        mm = model_matrix(f"1 + {expr}", frame, na_action="raise")
-    except Exception as exc:  # formulaic raises many error types
-        raise FormulaError(f"Cannot build {where} ({expr!r}): {exc}") from exc
-    if not isinstance(mm, pd.DataFrame):  # formulaic read several parts ('|')
-        raise FormulaError(
-            f"Cannot build {where} ({expr!r}): it holds more than one formula part."
-        )
-    spec = mm.model_spec
-    mm = mm.drop(columns=[c for c in ("Intercept",) if c in mm.columns])
-    return mm.to_numpy(dtype=float), [str(c) for c in mm.columns], spec
-
-
-def outcome_values(formula: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
-    name = formula.outcome.strip("` ")
-    if name in frame.columns:
-        col = frame[name]
-        if pd.api.types.is_bool_dtype(col):
-            return col.to_numpy(dtype=float)
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            return col.array  # keeps the order of the categories (ordinal)
-        if not pd.api.types.is_numeric_dtype(col):
-            return col.to_numpy()  # labels (ordinal, categorical); checked by family
-        return col.to_numpy(dtype=float)
-    values, names, _ = materialise(formula.outcome, frame, "the outcome")
-    if values.shape[1] != 1:
-        raise FormulaError(f"The outcome {formula.outcome!r} must give one column.")
-    return values[:, 0]
-
-
 def build_design(
     formula: str | ParsedFormula,
     data: Any,
@@ -311,7 +270,7 @@ def build_design(
         )
         specs[part.treatment] = z_spec
         for arm in arms:
-            grouping = _grouping(frame, part, arm, bins)
+            grouping = arm_grouping(frame, part, arm, bins)
             eq = Equation(
                 arm, Z, z_names, part.modifier_variables, grouping, part.group_by
             )
@@ -355,21 +314,6 @@ def build_design(
                 cells, treated = eq.grouping.cells, eq.arm.treated
                 warn_about_sites(cells, treated, binary, eq.label, eq.group_by)
     return design
-
-
-def _grouping(
-    frame: pd.DataFrame, part: TreatmentPart, arm: Arm, bins: dict[str, Any]
-) -> Grouping:
-    """The groups of one arm: modifier combinations, or the values of the
-    part's ``group_by`` variable with the modifiers as their predictors."""
-    if not part.group_by:
-        return make_grouping(frame, part.modifier_variables, arm.treated, bins)
-    check_variables(frame, [part.group_by], part.text)
-    modifiers = part.modifier_variables
-    check_group_predictors(frame, part.group_by, modifiers, arm.label)
-    grouping = make_grouping(frame, [part.group_by], arm.treated, {part.group_by: None})
-    table = with_group_predictors(grouping.table, frame, part.group_by, modifiers)
-    return replace(grouping, table=table)
 
 
 def groups(

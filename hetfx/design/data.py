@@ -5,12 +5,15 @@ from __future__ import annotations
 import difflib
 import warnings
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from hetfx.errors import DataError, OptionError
+from hetfx.errors import DataError, FormulaError, OptionError
+
+if TYPE_CHECKING:
+    from hetfx.formula import ParsedFormula
 
 
 class MissingDataWarning(UserWarning):
@@ -138,3 +141,41 @@ def normalised_weights(values: np.ndarray, name: str, normalize: bool) -> np.nda
     if total <= 0:
         raise DataError(f"Weights {name!r} are all zero in the rows used.")
     return values * (len(values) / total) if normalize else values
+
+
+def materialise(
+    expr: str, frame: pd.DataFrame, where: str
+) -> tuple[np.ndarray, list[str], Any]:
+    """Design columns of a right-hand side, without the intercept column."""
+    if expr.strip() in ("", "1", "0", "-1"):
+        return np.zeros((len(frame), 0)), [], None
+    try:
+        from formulaic import model_matrix
+
+        mm = model_matrix(f"1 + {expr}", frame, na_action="raise")
+    except Exception as exc:  # formulaic raises many error types
+        raise FormulaError(f"Cannot build {where} ({expr!r}): {exc}") from exc
+    if not isinstance(mm, pd.DataFrame):  # formulaic read several parts ('|')
+        raise FormulaError(
+            f"Cannot build {where} ({expr!r}): it holds more than one formula part."
+        )
+    spec = mm.model_spec
+    mm = mm.drop(columns=[c for c in ("Intercept",) if c in mm.columns])
+    return mm.to_numpy(dtype=float), [str(c) for c in mm.columns], spec
+
+
+def outcome_values(formula: ParsedFormula, frame: pd.DataFrame) -> np.ndarray:
+    name = formula.outcome.strip("` ")
+    if name in frame.columns:
+        col = frame[name]
+        if pd.api.types.is_bool_dtype(col):
+            return col.to_numpy(dtype=float)
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return col.array  # keeps the order of the categories (ordinal)
+        if not pd.api.types.is_numeric_dtype(col):
+            return col.to_numpy()  # labels (ordinal, categorical); checked by family
+        return col.to_numpy(dtype=float)
+    values, names, _ = materialise(formula.outcome, frame, "the outcome")
+    if values.shape[1] != 1:
+        raise FormulaError(f"The outcome {formula.outcome!r} must give one column.")
+    return values[:, 0]

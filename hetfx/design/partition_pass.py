@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hetfx.design.build import Design, build_design, outcome_values
-from hetfx.design.data import check_finite, weight_values
+from hetfx.design.build import Design, build_design
+from hetfx.design.data import check_finite, outcome_values, weight_values
 from hetfx.design.grouping import (
     DEFAULT_BINS,
     DISCRETE_MAX_LEVELS,

@@ -8,12 +8,19 @@ value. The groups' table shows each group's predictors beside its sizes.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from hetfx.design.grouping import GroupingWarning, format_value
+from hetfx.design.data import check_variables
+from hetfx.design.grouping import Grouping, GroupingWarning, format_value, make_grouping
 from hetfx.errors import DataError
+
+if TYPE_CHECKING:
+    from hetfx.design.treatment import Arm
+    from hetfx.formula import TreatmentPart
 
 
 def check_group_predictors(
@@ -80,3 +87,18 @@ def warn_about_sites(
                 GroupingWarning,
                 stacklevel=4,
             )
+
+
+def arm_grouping(
+    frame: pd.DataFrame, part: TreatmentPart, arm: Arm, bins: dict[str, Any]
+) -> Grouping:
+    """The groups of one arm: modifier combinations, or the values of the
+    part's ``group_by`` variable with the modifiers as their predictors."""
+    if not part.group_by:
+        return make_grouping(frame, part.modifier_variables, arm.treated, bins)
+    check_variables(frame, [part.group_by], part.text)
+    modifiers = part.modifier_variables
+    check_group_predictors(frame, part.group_by, modifiers, arm.label)
+    grouping = make_grouping(frame, [part.group_by], arm.treated, {part.group_by: None})
+    table = with_group_predictors(grouping.table, frame, part.group_by, modifiers)
+    return replace(grouping, table=table)

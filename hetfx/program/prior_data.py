@@ -4,7 +4,7 @@ with the data-based defaults (autoscaled) where the user gave none."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,11 @@ from hetfx.priors import (
     StudentT,
     slot_of,
 )
+
+if TYPE_CHECKING:
+    from hetfx.design.build import Design
+    from hetfx.families import Family
+    from hetfx.program.standata import DesignSummary
 
 
 @dataclass(frozen=True)
@@ -121,3 +126,56 @@ def summary_table(resolved: list[ResolvedPrior]) -> pd.DataFrame:
     """The priors actually used, one row per coefficient."""
     rows = [row for r in resolved for row in r.rows()]
     return pd.DataFrame(rows)
+
+
+def resolve_priors(
+    design: Design,
+    family: Family,
+    summary: DesignSummary,
+    user: dict[str, Any],
+    levels: list[Any] | None,
+) -> list[ResolvedPrior]:
+    """Every prior on the data's scale: the user's, else the default autoscaled
+    by the outcome's sd (identity link), T's sd and the controls' and modifiers'
+    scales; then the family's own parameters."""
+    sc, layout = summary.scaling, design.layout
+    s_y = summary.y_sd if family.link == "identity" else 1.0
+    s_t = summary.t_sd
+    lambda_eq = np.asarray(layout.lambda_equation(), dtype=int)
+    s_t_of_l = s_t[lambda_eq - 1] if layout.L else np.zeros(0)
+    labels = [block.label for block in layout.equations]
+    modifier_names = [f"{b.label}:{z}" for b in layout.equations for z in b.z_names]
+    resolved = []
+    if family.intercept:
+        y_loc = summary.y_mean if family.link == "identity" else 0.0
+        resolved.append(
+            resolve("alpha", ["(intercept)"], user, Normal(), 2.5 * s_y, y_loc)
+        )
+    resolved += [
+        resolve("beta", design.x_names, user, Normal(), 2.5 * s_y / sc.x_scale),
+        resolve("a", labels, user, Normal(), 2.5 * s_y / s_t),
+        resolve(
+            "lambda",
+            modifier_names,
+            user,
+            Normal(),
+            2.5 * s_y / (s_t_of_l * sc.z_scale),
+        ),
+        resolve("sigma_theta", labels, user, HalfNormal(), s_y / s_t),
+    ]
+    for p in family.parameter_priors(s_y, levels):
+        resolved.append(resolve(p.key, p.labels, user, p.prior, p.scale))
+    for factor in design.factors:  # sd of the varying intercepts, like sigma_theta
+        key = f"sd_{factor.name}"
+        resolved.append(resolve(key, [factor.name], user, HalfNormal(), s_y))
+    return resolved
+
+
+def factor_priors(resolved: list[ResolvedPrior]) -> dict[str, Any]:
+    """The priors of the varying intercepts' sds, one entry per factor."""
+    sds = [r for r in resolved if r.slot.startswith("sd_")]
+    return {
+        "prior_dist_sd_factor": np.array([int(r.prior.code) for r in sds], dtype=int),
+        "prior_scale_sd_factor": np.array([float(r.scale[0]) for r in sds]),
+        "prior_df_sd_factor": np.array([float(r.df[0]) for r in sds]),
+    }

@@ -18,11 +18,11 @@ from hetfx.design.factors import factor_summary
 from hetfx.design.grouping import NO_GROUP, format_value
 from hetfx.errors import OptionError
 from hetfx.families import Family
-from hetfx.priors import HalfNormal, Normal, validate_priors
+from hetfx.priors import validate_priors
 from hetfx.program.deviations import equation_deviations
 from hetfx.program.parameterization import choose as choose_form
 from hetfx.program.parameterization import level_variance
-from hetfx.program.prior_data import ResolvedPrior, resolve
+from hetfx.program.prior_data import ResolvedPrior, factor_priors, resolve_priors
 
 CHUNK_ROWS = 200_000
 
@@ -285,59 +285,6 @@ def outcome_and_summary(
             f"got {family.name!r}."
         )
     return None, None, summary
-
-
-def resolve_priors(
-    design: Design,
-    family: Family,
-    summary: DesignSummary,
-    user: dict[str, Any],
-    levels: list[Any] | None,
-) -> list[ResolvedPrior]:
-    """Every prior on the data's scale: the user's, else the default autoscaled
-    by the outcome's sd (identity link), T's sd and the controls' and modifiers'
-    scales; then the family's own parameters."""
-    sc, layout = summary.scaling, design.layout
-    s_y = summary.y_sd if family.link == "identity" else 1.0
-    s_t = summary.t_sd
-    lambda_eq = np.asarray(layout.lambda_equation(), dtype=int)
-    s_t_of_l = s_t[lambda_eq - 1] if layout.L else np.zeros(0)
-    labels = [block.label for block in layout.equations]
-    modifier_names = [f"{b.label}:{z}" for b in layout.equations for z in b.z_names]
-    resolved = []
-    if family.intercept:
-        y_loc = summary.y_mean if family.link == "identity" else 0.0
-        resolved.append(
-            resolve("alpha", ["(intercept)"], user, Normal(), 2.5 * s_y, y_loc)
-        )
-    resolved += [
-        resolve("beta", design.x_names, user, Normal(), 2.5 * s_y / sc.x_scale),
-        resolve("a", labels, user, Normal(), 2.5 * s_y / s_t),
-        resolve(
-            "lambda",
-            modifier_names,
-            user,
-            Normal(),
-            2.5 * s_y / (s_t_of_l * sc.z_scale),
-        ),
-        resolve("sigma_theta", labels, user, HalfNormal(), s_y / s_t),
-    ]
-    for p in family.parameter_priors(s_y, levels):
-        resolved.append(resolve(p.key, p.labels, user, p.prior, p.scale))
-    for factor in design.factors:  # sd of the varying intercepts, like sigma_theta
-        key = f"sd_{factor.name}"
-        resolved.append(resolve(key, [factor.name], user, HalfNormal(), s_y))
-    return resolved
-
-
-def factor_priors(resolved: list[ResolvedPrior]) -> dict[str, Any]:
-    """The priors of the varying intercepts' sds, one entry per factor."""
-    sds = [r for r in resolved if r.slot.startswith("sd_")]
-    return {
-        "prior_dist_sd_factor": np.array([int(r.prior.code) for r in sds], dtype=int),
-        "prior_scale_sd_factor": np.array([float(r.scale[0]) for r in sds]),
-        "prior_df_sd_factor": np.array([float(r.df[0]) for r in sds]),
-    }
 
 
 def common_data(
