@@ -16,11 +16,7 @@ from hetfx.families import Family, get_family
 from hetfx.formula import parse_formula
 from hetfx.io import read_data
 from hetfx.priors import validate_priors
-from hetfx.program.collapse import (
-    blocking_priors,
-    check_collapsed,
-    check_varying_intercepts,
-)
+from hetfx.program.collapse import blocking_priors, check_collapsed
 from hetfx.program.deviations import check_deviations, zero_unused_scales
 from hetfx.program.example import example_input
 from hetfx.program.parameterization import check_parameterization
@@ -157,7 +153,6 @@ class HetModel:
         self.parameterization = check_parameterization(parameterization)
         self.deviations = check_deviations(deviations)
         varying = bool(self.parsed.intercepts)
-        check_varying_intercepts(self.family, varying)
         self.collapsed = check_collapsed(collapsed, self.family, self.priors, varying)
         self._backend: Backend | None = None
         self._compiled: Compiled | None = None

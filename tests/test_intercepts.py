@@ -29,8 +29,10 @@ def test_grammar_and_design():
     assert ModelSpec.from_json(design.spec.to_json()) == design.spec
     with pytest.raises(hetfx.FormulaError, match="varying slopes"):
         hetfx.HetModel("y ~ x + (x | respondent) | treat : z1")
-    with pytest.raises(hetfx.OptionError, match="not available for the categorical"):
-        hetfx.HetModel("y ~ x + (1 | respondent) | treat : z1", family="categorical")
+    categorical = hetfx.HetModel(
+        "y ~ x + (1 | respondent) | treat : z1", family="categorical"
+    )
+    assert categorical.program_name == "categorical"
     with pytest.raises(hetfx.OptionError, match="collapsed=True does not take"):
         hetfx.HetModel("y ~ (1 | respondent) | treat : z1", collapsed=True)
     with pytest.raises(hetfx.PriorError, match="sd_respondent"):
@@ -76,7 +78,9 @@ def test_stan_data_index_the_levels_and_merging_keeps_them_apart():
 
 
 @pytest.mark.sampling
-@pytest.mark.parametrize("family", ["gaussian", "bernoulli", "poisson", "ordinal"])
+@pytest.mark.parametrize(
+    "family", ["gaussian", "bernoulli", "poisson", "ordinal", "categorical"]
+)
 def test_stan_likelihood_with_intercepts_equals_numpy(family, bernoulli_model):
     from hetfx.results.checks import log_likelihood
 
@@ -88,11 +92,14 @@ def test_stan_likelihood_with_intercepts_equals_numpy(family, bernoulli_model):
     model = hetfx.HetModel(formula, family=sim.family_object)
     fit, merged, one_by_one = short_fit(model, sim.data)
     post = fit.idata.posterior
-    assert post["b"].shape[-1] == 25 and post["sd_factor"].shape[-1] == 1
+    assert post["b"].sizes["level"] == 25 and post["sd_factor"].sizes["factor"] == 1
     assert merged["N"] < one_by_one["N"] or family == "gaussian"
     numpy_ll = log_likelihood(fit).sum(axis=-1)[0]
     check_likelihood(model, fit, merged, one_by_one, numpy_ll)
     assert "sd_respondent" in set(fit.coefficients()["parameter"])
+    table = fit.intercepts()
+    assert len(table) == 25 * (2 if family == "categorical" else 1)
+    assert ("category" in table.columns) == (family == "categorical")
 
 
 @pytest.mark.sampling

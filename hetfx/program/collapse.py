@@ -60,12 +60,3 @@ def check_collapsed(
             f"lambda; got {', '.join(blocking)}."
         )
     return not blocking if collapsed is None else collapsed
-
-
-def check_varying_intercepts(family: Family, varying: bool) -> None:
-    """OptionError for families whose program has no varying intercepts."""
-    if varying and family.program == "categorical":
-        raise OptionError(
-            "Varying intercepts (1 | group) are not available for the categorical "
-            "family yet; fit each category against the reference with bernoulli."
-        )

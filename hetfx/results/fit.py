@@ -40,6 +40,8 @@ CATEGORY_VARIABLES = {
     "sigma_theta",
     "theta",
     "ate",
+    "b",
+    "sd_factor",
 }
 
 
@@ -214,6 +216,9 @@ class HetFit(Interpretation):
         names = [f.name for f in factors]
         if not factors:
             raise OptionError("This model has no varying intercepts (1 | group).")
+        by_category = self._by_category("intercepts", factor, prob)
+        if by_category is not None:
+            return by_category
         if factor is not None and factor not in names:
             raise OptionError(f"No factor {factor!r}; the factors are {names}.")
         b = self.draws("b")

@@ -48,8 +48,8 @@ class Draws:
             self.theta[..., k],
             self.sigma_theta[..., k],
             self.extra,
-            self.b,
-            self.sd_factor,
+            None if self.b is None else self.b[..., k],
+            None if self.sd_factor is None else self.sd_factor[..., k],
         )
 
     def take(self, rows: slice | np.ndarray) -> Draws:
