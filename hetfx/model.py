@@ -152,8 +152,9 @@ class HetModel:
         self.backend_name = backend
         self.parameterization = check_parameterization(parameterization)
         self.deviations = check_deviations(deviations)
-        varying = bool(self.parsed.intercepts)
-        self.collapsed = check_collapsed(collapsed, self.family, self.priors, varying)
+        self.collapsed = check_collapsed(
+            collapsed, self.family, self.priors, len(self.parsed.intercepts)
+        )
         self._backend: Backend | None = None
         self._compiled: Compiled | None = None
 
@@ -201,8 +202,9 @@ class HetModel:
     @property
     def program_name(self) -> str:
         """The Stan program this model runs: the family's; for a gaussian model
-        whose coefficient priors are normal or flat the collapsed one, and for
-        one with varying intercepts the row-wise one."""
+        whose coefficient priors are normal or flat (and with at most one
+        varying-intercept factor) the collapsed one, and for other gaussian
+        models with varying intercepts the row-wise one."""
         if self.collapsed:
             return "gaussian_collapsed"
         if self.family.program == "gaussian" and self.parsed.intercepts:
@@ -307,6 +309,7 @@ class HetModel:
             aggregate,
             summary,
             deviations=self.deviations,
+            program=self.program_name,
         )
         timing = {"design": time.perf_counter() - start}
         was_compiled = self._compiled is not None
@@ -324,7 +327,13 @@ class HetModel:
             "n_dropped": design.n_dropped,
             "family_params": list(self.family.params),
             "levels": stan_input.info.get("levels"),
-            "summary_vars": SUMMARY_VARS + list(self.family.params),
+            # the collapsed program draws b exactly given the sampled scales and
+            # the coefficients, whose diagnostics cover it (thousands of levels
+            # would dominate the time of a fit)
+            "summary_vars": [
+                v for v in SUMMARY_VARS if not (self.collapsed and v == "b")
+            ]
+            + list(self.family.params),
             "compiled": compiled.compiled_now and not was_compiled,
             # this call wrote the program into the hetfx cache
             "program_built": bool(
@@ -364,6 +373,11 @@ class HetModel:
         blocking = blocking_priors(self.priors)
         if blocking:
             note = f"uncollapsed gaussian program: {', '.join(blocking)} is not normal"
+        elif len(self.parsed.intercepts) > 1:
+            note = (
+                "row-wise gaussian program: the collapsed one integrates out at "
+                "most one varying-intercept factor"
+            )
         else:
             note = "uncollapsed gaussian program (collapsed=False)"
         return {"program_note": note}

@@ -77,10 +77,13 @@ def test_collapsed_reproduces_and_student_t_priors_use_the_full_program(
 
 
 @pytest.mark.sampling
-def test_collapsed_likelihood_is_the_gaussian_marginal(gaussian_model):
+@pytest.mark.parametrize("factor", ["none", "respondent", "weighted respondent"])
+def test_collapsed_likelihood_is_the_gaussian_marginal(factor, gaussian_model):
     """Stan's collapsed log density (with minus without the likelihood) against
-    numpy's log N(y | W M mu_r, sigma^2 I + W M Sigma_r M'W') at several values
-    of sigma and sigma_theta: equal up to a constant."""
+    numpy's log N(y | W M mu_r, sigma^2 I + W M Sigma_r M'W' + sd^2 S S') at
+    several values of sigma, sigma_theta and the factor's sd (S: the levels'
+    indicators; with weights w, sigma^2 diag(1/w) and the pseudo-likelihood's
+    -(sum w - N) log sigma): equal up to a constant."""
     from scipy import stats
 
     import stan
@@ -90,8 +93,26 @@ def test_collapsed_likelihood_is_the_gaussian_marginal(gaussian_model):
     from hetfx.program.standata import build_stan_input, design_matrix, scaling
 
     sim = hetfx.datasets.simulate(n=300, n_modifiers=2, seed=8)
-    design = build_design(sim.formula, sim.data, warn_groups=False)
-    d = build_stan_input(design, get_family("gaussian")).data
+    rng = np.random.default_rng(8)
+    # levels of 1 to 11 units: several levels share each size
+    data = sim.data.assign(
+        respondent=rng.integers(0, 70, 300), w=rng.uniform(0.3, 2, 300)
+    )
+    formula = sim.formula
+    options = {}
+    if factor != "none":
+        formula = formula.replace(" |", " + (1 | respondent) |", 1)
+    if factor.startswith("weighted"):
+        options = {"weights": "w"}
+    design = build_design(formula, data, warn_groups=False, **options)
+    d = build_stan_input(
+        design, get_family("gaussian"), program="gaussian_collapsed"
+    ).data
+    assert d["n_levels"] == (0 if factor == "none" else data.respondent.nunique())
+    # ten distinct level sizes; with weights every level has its own
+    n_sizes = {"none": 0, "respondent": 10, "weighted respondent": d["n_levels"]}
+    assert d["n_sizes"] == n_sizes[factor]
+    assert d["n_size_rows"] <= d["n_levels"]
     full, prior = (
         stan.build(gaussian_model.program, data=to_pystan_data(x), random_seed=1)
         for x in (d, {**d, "prior_only": 1})
@@ -100,6 +121,10 @@ def test_collapsed_likelihood_is_the_gaussian_marginal(gaussian_model):
     F = 1 + K + E + L
     W = design_matrix(design, scaling(design))
     y = design.y - d["y_shift"]
+    w = np.ones(len(y)) if design.weights is None else design.weights
+    S = np.zeros((len(y), 0))
+    if design.factors:
+        S = np.eye(design.factors[0].n_levels)[design.factors[0].index]
     # prior of phi on the scale of W, and theta_g = a + zbar_g lambda + delta_g
     mean = np.r_[
         d["prior_loc_alpha"] - d["y_shift"],
@@ -118,16 +143,37 @@ def test_collapsed_likelihood_is_the_gaussian_marginal(gaussian_model):
     A[:, 1 + K + E :] = (d["z_group"] - d["z_mean"]) / d["z_scale"]
     M = np.block([[np.eye(F), np.zeros((F, G))], [A, np.eye(G)]])
     gaps = []
-    for sigma, sigma_theta in ((0.9, 0.2), (1.1, 0.5), (1.0, 0.05)):
+    for sigma, sigma_theta, sd_b in (
+        (0.9, 0.2, 0.4),
+        (1.1, 0.5, 1.5),
+        (1.0, 0.05, 0.1),
+    ):
         cov_r = np.diag(np.r_[sd**2, np.full(G, sigma_theta**2)])
         WM = W @ M
-        cov = sigma**2 * np.eye(len(y)) + WM @ cov_r @ WM.T
+        cov = np.diag(sigma**2 / w) + WM @ cov_r @ WM.T + sd_b**2 * S @ S.T
         numpy_ll = stats.multivariate_normal.logpdf(
             y, WM @ np.r_[mean, np.zeros(G)], cov
-        )
-        u = full.unconstrain_pars({"sigma": sigma, "sigma_theta": [sigma_theta]})
+        ) - 0.5 * (w.sum() - len(y)) * np.log(sigma**2)
+        values = {"sigma": sigma, "sigma_theta": [sigma_theta]}
+        values["sd_factor"] = [sd_b] if design.factors else []
+        u = full.unconstrain_pars(values)
         stan_ll = full.log_prob(u, adjust_transform=False) - prior.log_prob(
             u, adjust_transform=False
         )
         gaps.append(stan_ll - numpy_ll)
     np.testing.assert_allclose(gaps, gaps[0], atol=1e-6)
+
+
+@pytest.mark.sampling
+def test_collapsed_with_a_factor_agrees_with_the_row_wise_program(gaussian_model):
+    """(1 | respondent) integrated out gives the posterior of the program that
+    samples every intercept, and the same intercepts."""
+    sim = hetfx.datasets.simulate_conjoint(n_respondents=150, n_tasks=6, seed=3)
+    collapsed = _fit(sim.formula, sim.data, None)
+    rows = _fit(sim.formula, sim.data, False)
+    assert collapsed.info["program"] == "gaussian_collapsed"
+    assert rows.info["program"] == "gaussian_rows"
+    for table in ("effects", "modifiers", "coefficients", "ate", "intercepts"):
+        _agree(getattr(collapsed, table)(), getattr(rows, table)(), table)
+    assert collapsed.diagnostics()["divergences"] == 0
+    assert collapsed.idata.posterior["b"].sizes["level"] == 150

@@ -33,8 +33,8 @@ def test_grammar_and_design():
         "y ~ x + (1 | respondent) | treat : z1", family="categorical"
     )
     assert categorical.program_name == "categorical"
-    with pytest.raises(hetfx.OptionError, match="collapsed=True does not take"):
-        hetfx.HetModel("y ~ (1 | respondent) | treat : z1", collapsed=True)
+    with pytest.raises(hetfx.OptionError, match="at most one varying intercept"):
+        hetfx.HetModel("y ~ (1 | site/respondent) | treat : z1", collapsed=True)
     with pytest.raises(hetfx.PriorError, match="sd_respondent"):
         hetfx.HetModel(
             "y ~ (1 | respondent) | treat : z1",
@@ -44,8 +44,11 @@ def test_grammar_and_design():
         "y ~ x + (1 | respondent) | treat : z1",
         priors={"sd_respondent": hetfx.priors.HalfNormal(0.3)},
     )
-    assert model.program_name == "gaussian_rows" and not model.collapsed
+    assert model.program_name == "gaussian_collapsed" and model.collapsed
     job = as_job({"name": "c", "data": "c.csv", "formula": model.formula})
+    assert hetfx.HetModel(**job.model_spec()).program_name == "gaussian_collapsed"
+    crossed = "y ~ x + (1 | respondent) + (1 | item) | treat : z1"
+    job = as_job({"name": "c", "data": "c.csv", "formula": crossed})
     assert hetfx.HetModel(**job.model_spec()).program_name == "gaussian_rows"
 
 
@@ -89,7 +92,11 @@ def test_stan_likelihood_with_intercepts_equals_numpy(family, bernoulli_model):
     for x in ("x1", "x2"):
         sim.data[x] = (sim.data[x] > 0).astype(float)
     formula = sim.formula.replace(" |", " + (1 | respondent) |", 1)
-    model = hetfx.HetModel(formula, family=sim.family_object)
+    # gaussian: the row-wise program (the collapsed one integrates b out; its
+    # marginal is checked in test_collapsed.py)
+    collapsed = False if family == "gaussian" else None
+    model = hetfx.HetModel(formula, family=sim.family_object, collapsed=collapsed)
+    assert model.program_name == "gaussian_rows" or family != "gaussian"
     fit, merged, one_by_one = short_fit(model, sim.data)
     post = fit.idata.posterior
     assert post["b"].sizes["level"] == 25 and post["sd_factor"].sizes["factor"] == 1
@@ -109,7 +116,7 @@ def test_conjoint_recovers_group_effects_and_respondent_sd(gaussian_model, tmp_p
         warnings.simplefilter("ignore", hetfx.GroupingWarning)
         fit = hetfx.fit(sim.formula, sim.data, seed=1)
         flat = hetfx.fit(sim.formula.replace(" + (1 | respondent)", ""), sim.data)
-    assert fit.info["program"] == "gaussian_rows"
+    assert fit.info["program"] == "gaussian_collapsed"
     assert fit.diagnostics()["divergences"] == 0
     effects = fit.effects().merge(sim.effects, on=["treatment", "group"])
     assert len(effects) == 8

@@ -145,10 +145,13 @@ class Family:
         y: np.ndarray,
         levels: list[Any] | None,
         aggregate: bool,
+        program: str | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """The family's part of the Stan data, its initial values and notes for
         ``fit.info``: by default the row-wise design and the outcome's
-        :meth:`row_sums` turned into data by :meth:`outcome_data`."""
+        :meth:`row_sums` turned into data by :meth:`outcome_data`. ``program``
+        names the Stan program that will read them where a family has several
+        (the gaussian's); None is the family's default for the design."""
         from hetfx.program.rows import aggregate as merge_rows
         from hetfx.program.rows import row_data
 
@@ -203,15 +206,15 @@ class Family:
         from hetfx.program.rows import RowData
 
         w, z, within, estimate_scale = self.working_response(data)
-        rows = RowData(data["W"], data["t_group"], data["theta_slot"])
+        rows = RowData(data["W"], data["t_group"], data["theta_slot"], layout.G)
         P = layout.P
         gram, cross = np.zeros((P, P)), np.zeros(P)
         for start in range(0, rows.n, 100_000):
             part = slice(start, start + 100_000)
-            chunk = RowData(rows.W[part], rows.t_group[part], rows.theta_slot[:, part])
-            X = np.column_stack(
-                [np.ones(chunk.n), chunk.W, chunk.group_columns(layout.G)]
+            chunk = RowData(
+                rows.W[part], rows.t_group[part], rows.theta_slot[:, part], layout.G
             )
+            X = np.column_stack([np.ones(chunk.n), chunk.W, chunk.group_columns()])
             gram += X.T @ (w[part, None] * X)
             cross += X.T @ (w[part] * z[part])
         zwz = float(np.sum(w * z**2)) + within

@@ -24,14 +24,25 @@ class Gaussian(Family):
     def parameter_priors(self, outcome_sd, levels):
         return [ParameterPrior("sigma", ["sigma"], Exponential(), outcome_sd)]
 
-    def stan_data(self, design, sc, summary, y, levels, aggregate):
+    def stan_data(self, design, sc, summary, y, levels, aggregate, program=None):
+        """Sufficient statistics; for ``gaussian_collapsed`` also the level
+        sums of one varying-intercept factor, which it integrates out; rows for
+        ``gaussian_rows`` (the default with varying intercepts)."""
+        from hetfx.program.levels import level_data
         from hetfx.program.standata import sufficient_statistics
 
-        if design.factors:  # varying intercepts: the row-wise gaussian_rows program
+        collapsed = program == "gaussian_collapsed"
+        if design.factors and not collapsed:
             return centred_rows(self, design, sc, summary, y, levels, aggregate)
         data: dict[str, Any] = {"y_shift": summary.y_mean}
-        shift = data["y_shift"]
-        data.update(summary.gaussian or sufficient_statistics(design, sc, shift))
+        if summary.gaussian is not None:  # summed partition by partition
+            data.update(summary.gaussian)
+            if collapsed:  # no factors there
+                data.update(level_data(None, None, len(data["Wty"]) + 1))
+        else:
+            data.update(
+                sufficient_statistics(design, sc, data["y_shift"], levels=collapsed)
+            )
         return data, {"sigma": summary.y_sd or 1.0}, {}
 
     def pilot_statistics(self, data, layout):

@@ -23,7 +23,7 @@ class StudentT(Family):
             ParameterPrior("nu", ["nu"], Gamma(2, 0.1), 1.0),
         ]
 
-    def stan_data(self, design, sc, summary, y, levels, aggregate):
+    def stan_data(self, design, sc, summary, y, levels, aggregate, program=None):
         return centred_rows(self, design, sc, summary, y, levels, aggregate)
 
     def log_likelihood(self, y, eta, extra, extras):

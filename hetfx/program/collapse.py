@@ -5,7 +5,9 @@ gaussian a posteriori when their priors are normal (or flat): the program
 ``stan/gaussian_collapsed.stan.j2`` samples only the scales on their exact
 marginal posterior and draws the coefficients from their conditional normal.
 Student-t or Cauchy priors on a coefficient break that, and the gaussian
-program samples every parameter instead.
+program samples every parameter instead. One varying-intercept factor
+``(1 | respondent)`` integrates out too (:mod:`hetfx.program.levels`); two or
+more run the row-wise ``gaussian_rows`` program.
 """
 
 from __future__ import annotations
@@ -34,16 +36,18 @@ def check_collapsed(
     collapsed: bool | None,
     family: Family,
     priors: dict[str, Prior],
-    varying_intercepts: bool = False,
+    factors: int = 0,
 ) -> bool:
-    """Whether the model runs the collapsed program (gaussian family only)."""
+    """Whether the model runs the collapsed program (gaussian family only; it
+    integrates out at most one varying-intercept factor)."""
     if collapsed not in (None, True, False):
         raise OptionError(f"collapsed must be None, True or False, got {collapsed!r}.")
-    if varying_intercepts:
+    if factors > 1:
         if collapsed:
             raise OptionError(
-                "collapsed=True does not take varying intercepts (1 | group); "
-                "they run the row-wise gaussian program."
+                "collapsed=True integrates out at most one varying intercept "
+                f"(1 | group); the formula has {factors}, which run the row-wise "
+                "gaussian program."
             )
         return False
     if family.program != "gaussian":

@@ -21,4 +21,4 @@ def example_input(family: Family, program: str | None = None) -> StanInput:
     design = build_design(
         formula, sim.data, warn_groups=False, extra_variables=tuple(fam.variables)
     )
-    return build_stan_input(design, fam)
+    return build_stan_input(design, fam, program=program)

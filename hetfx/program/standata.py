@@ -20,6 +20,7 @@ from hetfx.errors import OptionError
 from hetfx.families import Family
 from hetfx.priors import validate_priors
 from hetfx.program.deviations import equation_deviations
+from hetfx.program.levels import level_data
 from hetfx.program.parameterization import choose as choose_form
 from hetfx.program.parameterization import level_variance
 from hetfx.program.prior_data import ResolvedPrior, factor_priors, resolve_priors
@@ -174,13 +175,22 @@ def design_matrix(
 
 
 def sufficient_statistics(
-    design: Design, sc: Scaling, y_shift: float
+    design: Design, sc: Scaling, y_shift: float, levels: bool = False
 ) -> dict[str, Any]:
     """W'W, W'y, y'y and N of the gaussian likelihood, in chunks of rows; with
-    survey weights W'Omega W, W'Omega y, y'Omega y and N = sum of the weights."""
+    survey weights W'Omega W, W'Omega y, y'Omega y and N = sum of the weights.
+
+    With ``levels``, also the data of the design's one varying-intercept
+    factor that the collapsed program integrates out
+    (:func:`hetfx.program.levels.level_data`; empty without a factor)."""
     WtW = Wty = None
     yty = 0.0
     weights = design.weights
+    factor = design.factors[0] if levels and design.factors else None
+    level_sum = level_n = None
+    if factor is not None:
+        level_sum = np.zeros((factor.n_levels, design.layout.P + 1))
+        level_n = np.bincount(factor.index, weights, minlength=factor.n_levels)
     for start in range(0, design.n, CHUNK_ROWS):
         rows = slice(start, start + CHUNK_ROWS)
         W = design_matrix(design, sc, rows)
@@ -189,9 +199,16 @@ def sufficient_statistics(
         WtW = Ww.T @ W if WtW is None else WtW + Ww.T @ W
         Wty = Ww.T @ r if Wty is None else Wty + Ww.T @ r
         yty += float(r @ (Ww[:, 0] * r))  # column 0 of W is 1
+        if factor is not None:  # s_j = sum_i w_i [W_i, y_i] per level
+            np.add.at(
+                level_sum, factor.index[rows], np.column_stack([Ww, Ww[:, 0] * r])
+            )
     WtW = (WtW + WtW.T) / 2.0  # exactly symmetric for quad_form_sym
     n = float(design.n if weights is None else weights.sum())
-    return {"N": n, "WtW": WtW, "Wty": Wty, "yty": yty}
+    out = {"N": n, "WtW": WtW, "Wty": Wty, "yty": yty}
+    if levels:
+        out.update(level_data(level_n, level_sum, WtW.shape[0] + 1))
+    return out
 
 
 def build_stan_input(
@@ -203,6 +220,7 @@ def build_stan_input(
     aggregate: bool = True,
     summary: DesignSummary | None = None,
     deviations: bool | None = None,
+    program: str | None = None,
 ) -> StanInput:
     """Stan data, inits, resolved priors and labels for a design.
 
@@ -226,6 +244,10 @@ def build_stan_input(
         exactly (binomial, Poisson, ordinal and categorical counts).
     summary : DesignSummary, optional
         Moments computed elsewhere (data bigger than memory; gaussian only).
+    program : str, optional
+        The Stan program the data are for, where the family has several
+        (``gaussian_collapsed`` takes the level sums of a varying intercept,
+        ``gaussian_rows`` the rows); None: the family's default for the design.
     """
     factor_names = [f.name for f in design.factors]
     user = validate_priors(priors, prior_keys(family, factor_names))
@@ -248,7 +270,7 @@ def build_stan_input(
             }
         )
     family_data, inits, family_info = family.stan_data(
-        design, summary.scaling, summary, y, levels, aggregate
+        design, summary.scaling, summary, y, levels, aggregate, program
     )
     data.update(family_data)
     data["level_variance"] = level_variance(data, family)

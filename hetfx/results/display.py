@@ -72,7 +72,10 @@ def sampling_notes(info: dict) -> list[str]:
     notes = []
     program = info.get("program")
     if program == "gaussian_collapsed":
-        notes.append("  sampled: sigma and sigma_theta, coefficients integrated out")
+        notes.append(
+            "  sampled: the scales only (sigma, sigma_theta, intercept sds); "
+            "coefficients integrated out"
+        )
     elif info.get("program_note"):
         notes.append(f"  sampled: {info['program_note']}")
     if "centred_groups" in info and program != "gaussian_collapsed":
