@@ -54,17 +54,18 @@ def test_lookup_equals_the_group_columns_of_W(seed, n, continuous, two_arms):
     rows = row_data(design, sc)
     layout = design.layout
     np.testing.assert_array_equal(rows.W, W[:, 1 : layout.groups.start])
-    np.testing.assert_array_equal(rows.group_columns(layout.G), W[:, layout.groups])
+    np.testing.assert_array_equal(rows.group_columns(), W[:, layout.groups])
+    # the lookup J [alpha; theta] is each row's intercept and group term
+    np.testing.assert_array_equal(
+        rows.lookup().toarray(), np.column_stack([np.ones(n), W[:, layout.groups]])
+    )
     merged, sums = aggregate(rows, {"y": df["y"].to_numpy(), "n": np.ones(n)})
     assert sums["n"].sum() == n and sums["y"].sum() == df["y"].sum()
     assert merged.n == len(np.unique(W, axis=0))
     gamma = np.random.default_rng(seed).normal(size=layout.P - 1)
 
     def eta(r: RowData) -> np.ndarray:
-        return (
-            r.W @ gamma[: r.W.shape[1]]
-            + r.group_columns(layout.G) @ gamma[r.W.shape[1] :]
-        )
+        return r.W @ gamma[: r.W.shape[1]] + r.group_columns() @ gamma[r.W.shape[1] :]
 
     # rows merged share eta, so sums of y * eta agree
     assert float(sums["y"] @ eta(merged)) == pytest.approx(

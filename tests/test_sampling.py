@@ -229,9 +229,9 @@ def _constrained(model, unconstrained):
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def _loglik_via_stan(model_fixture, design, family, seed):
+def _loglik_via_stan(model_fixture, design, family, seed, aggregate=True):
     """Stan's log density with the likelihood minus without it, at random values."""
-    si = build_stan_input(design, get_family(family))
+    si = build_stan_input(design, get_family(family), aggregate=aggregate)
     n_par = 1 + si.data["K"] + 2 * si.data["E"] + si.data["L"] + si.data["G"]
     n_par += 1 if family == "gaussian" else 0
     u = np.random.default_rng(seed).normal(scale=0.5, size=n_par)
@@ -281,6 +281,12 @@ def test_aggregated_bernoulli_likelihood_equals_row_wise(bernoulli_model):
         ]
     )
     assert stan_ll == pytest.approx(rows + binom_const, rel=1e-8)
+    # one row per unit (single trials): the bernoulli likelihood itself
+    single, _, si = _loglik_via_stan(
+        bernoulli_model, design, "bernoulli", 4, aggregate=False
+    )
+    assert si.data["N"] == design.n and set(si.data["trials"]) == {1}
+    assert single == pytest.approx(rows, rel=1e-8)
 
 
 def test_several_equations_and_pooled_only(gaussian_model):

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 # With this many residual degrees of freedom the pilot tau^2 is trusted and the
 # weights are fixed at v_g / (v_g + tau^2); with fewer they adapt to sigma_theta
 RELIABLE_DF = 10
+# eigenvalues of the pilot's gram matrix below this share of the largest are 0
+PILOT_RCOND = 1e-10
 NAMES = {
     "noncentred": "noncentred",
     "noncentered": "noncentred",
@@ -122,11 +124,14 @@ def pilot_group_estimates(
 ) -> tuple[np.ndarray, np.ndarray]:
     """No-pooling estimates of theta and their sampling variances (length G)."""
     pilot = family.pilot_statistics(data, layout)
-    inverse = np.linalg.pinv(pilot.gram, hermitian=True)
+    # columns that are zero in W (the T of an equation with groups) are zero up
+    # to rounding in the partitioned statistics: one relative cut-off for both
+    inverse = np.linalg.pinv(pilot.gram, rcond=PILOT_RCOND, hermitian=True)
     coef = inverse @ pilot.cross
     scale = 1.0
     if pilot.estimate_scale:
-        rank = np.linalg.matrix_rank(pilot.gram, hermitian=True)
+        values = np.linalg.eigvalsh(pilot.gram)
+        rank = int((values > PILOT_RCOND * max(values.max(), 0.0)).sum())
         ssr = max(pilot.zwz - float(coef @ pilot.cross), 0.0)
         scale = ssr / max(pilot.n_units - rank, 1.0)
     groups = layout.groups
@@ -154,10 +159,11 @@ def level_variance(data: dict[str, Any], family: Family) -> np.ndarray:
     """The pilot sampling variance of each varying-intercept level's b_j: the
     working response's variance over the level's IRLS information. The program
     centres b_j where it is small against sd_k^2 (data-rich levels), as for
-    theta (0 without factors)."""
+    theta (0 without factors, and unused where the collapsed program
+    integrates b out)."""
     n_levels = int(data["n_levels"])
-    if n_levels == 0:
-        return np.zeros(0)
+    if n_levels == 0 or "level_index" not in data:
+        return np.zeros(n_levels)
     w, z, _, estimate_scale = family.working_response(data)
     scale = 1.0
     if estimate_scale:

@@ -6,9 +6,11 @@ statistics) split W = [1, X, T, T.*(Z - zbar_g), T.*1{g}] in two:
 
     eta_i = alpha + W_fixed,i [beta, a, lambda] + sum_e T_e,i theta[g_e(i)]
 
-``W_fixed`` holds the K + E + L columns before the group block; the group
-effects enter through an index lookup (``theta_slot``) instead of G indicator
-columns, so a gradient costs N (K + E + L) + N E rather than N (K + E + L + G).
+``W_fixed`` holds the K + E + L columns before the group block; the intercept,
+the group effects and the varying intercepts enter through one sparse product
+J [alpha; theta; b] (:meth:`RowData.lookup`, compressed sparse rows, one
+autodiff node) instead of G indicator columns, so a gradient costs
+N (K + E + L) + N (1 + E + factors) rather than N (K + E + L + G).
 
 Rows whose W_fixed, T, groups and varying-intercept levels coincide share eta;
 for families whose likelihood of the rows equals that of their sums up to a
@@ -44,6 +46,8 @@ class RowData:
     theta_slot : numpy.ndarray
         (E, N) int: row i's slot in ``append_row(0, theta)`` for equation e:
         1 (zero) outside its groups, 1 + the 1-based theta index inside.
+    n_groups : int
+        G, the length of theta (where b's columns of the lookup start).
     level_index : numpy.ndarray, optional
         (factors, N) int: row i's level of each varying-intercept factor, as
         a 1-based index into the stacked levels b.
@@ -52,6 +56,7 @@ class RowData:
     W: np.ndarray
     t_group: np.ndarray
     theta_slot: np.ndarray
+    n_groups: int
     level_index: np.ndarray | None = None
 
     @property
@@ -66,17 +71,53 @@ class RowData:
         return int(self.W.shape[0])
 
     def stan_data(self) -> dict[str, Any]:
+        """The Stan data: W and the lookup matrix J in compressed sparse rows
+        (``lookup_w``, 1-based ``lookup_v`` and ``lookup_u``), besides the
+        indices the pilot fit reads (``t_group``, ``theta_slot``,
+        ``level_index``)."""
+        lookup = self.lookup()
         return {
             "N": self.n,
             "W": self.W,
             "t_group": self.t_group,
             "theta_slot": self.theta_slot,
             "level_index": self.levels,
+            "n_lookup": lookup.nnz,
+            "lookup_w": lookup.data,
+            "lookup_v": lookup.indices + 1,
+            "lookup_u": lookup.indptr + 1,
         }
 
-    def group_columns(self, G: int) -> np.ndarray:
-        """The dense T.*1{g} block (N, G) that the lookup replaces (for checks)."""
-        out = np.zeros((self.n, G + 1))
+    def lookup(self) -> Any:
+        """J, (N, 1 + G + levels), sparse: J [alpha; theta; b] is each row's
+        intercept alpha + sum_e T_e,i theta[g_e(i)] + sum_k b[level_k(i)].
+        Column 1 is alpha's, then theta's (``theta_slot`` is the column,
+        1-based, with slot 1 "no group" skipped) and b's."""
+        from scipy import sparse
+
+        n = self.n
+        slots = self.theta_slot.T - 1  # 0: alpha's column, no group
+        in_group = slots > 0
+        rows = [np.arange(n), np.nonzero(in_group)[0]]
+        cols = [np.zeros(n, dtype=int), slots[in_group]]
+        values = [np.ones(n), self.t_group[in_group]]
+        for level in self.levels:  # 1-based over the stacked levels
+            rows.append(np.arange(n))
+            cols.append(self.n_groups + level)
+            values.append(np.ones(n))
+        width = 1 + self.n_groups + (int(self.levels.max()) if self.levels.size else 0)
+        J = sparse.csr_matrix(
+            (np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n, width),
+        )
+        J.eliminate_zeros()
+        J.sort_indices()
+        return J
+
+    def group_columns(self) -> np.ndarray:
+        """The dense T.*1{g} block (N, G) that the lookup replaces (for checks
+        and the pilot fit)."""
+        out = np.zeros((self.n, self.n_groups + 1))
         for e in range(self.t_group.shape[1]):
             slots = self.theta_slot[e] - 1
             np.add.at(out, (np.arange(self.n), slots), self.t_group[:, e])
@@ -106,7 +147,7 @@ def row_data(design: Design, sc: Scaling) -> RowData:
         [f.index + start + 1 for f, start in zip(design.factors, offsets, strict=True)],
         dtype=int,
     ).reshape(len(design.factors), n)
-    return RowData(W, t_group, theta_slot, level_index)
+    return RowData(W, t_group, theta_slot, layout.G, level_index)
 
 
 def aggregate(
@@ -141,6 +182,7 @@ def aggregate(
         rows.W[first],
         rows.t_group[first],
         rows.theta_slot[:, first],
+        rows.n_groups,
         rows.levels[:, first],
     )
     return merged, summed
