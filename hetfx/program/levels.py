@@ -48,8 +48,12 @@ def level_data(
         level_n, return_inverse=True, return_counts=True
     )
     blocks, owner = [], []
-    for u in range(len(sizes)):
-        rows = size_rows(level_sum[size_index.ravel() == u])
+    # the levels of each size, in their order: one sort, not a pass per size
+    members = np.split(
+        np.argsort(size_index.ravel(), kind="stable"), np.cumsum(counts)[:-1]
+    )
+    for u, levels in enumerate(members):
+        rows = size_rows(level_sum[levels])
         blocks.append(rows)
         owner.extend([u + 1] * len(rows))
     return {
