@@ -16,7 +16,11 @@ from hetfx.families import Family, get_family
 from hetfx.formula import parse_formula
 from hetfx.io import read_data
 from hetfx.priors import validate_priors
-from hetfx.program.collapse import blocking_priors, check_collapsed
+from hetfx.program.collapse import (
+    SAMPLING_SCALES,
+    blocking_priors,
+    check_collapsed,
+)
 from hetfx.program.deviations import check_deviations, zero_unused_scales
 from hetfx.program.example import example_input
 from hetfx.program.parameterization import check_parameterization
@@ -321,6 +325,10 @@ class HetModel:
         )
         timing["sampling"] = time.perf_counter() - start
         zero_unused_scales(idata, stan_input.data["deviations"])
+        if self.collapsed:  # the same names as the other gaussian programs
+            idata.posterior = idata.posterior.drop_vars(
+                SAMPLING_SCALES, errors="ignore"
+            )
         info = {
             **stan_input.info,
             "n": design.n,

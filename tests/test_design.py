@@ -1,6 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hetfx
 from hetfx import DataError, OptionError
@@ -79,6 +81,42 @@ def test_constant_and_collinear_controls(small_frame):
     small_frame["x3"] = small_frame["x1"] * 2 - small_frame["x2"]
     with pytest.raises(DataError, match="'x3' is perfectly collinear with 'x1', 'x2'"):
         build_design("y ~ x1 + x2 + x3 | t : z", small_frame)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    rows=st.integers(3, 60),
+    cols=st.integers(1, 6),
+    collinear=st.sampled_from([None, "combination", "near", "intercept"]),
+)
+def test_gram_shortcut_agrees_with_the_qr_check(seed, rows, cols, collinear):
+    """Where the Gram matrix says the columns are clearly independent, the QR
+    check finds nothing; every collinear design goes on to the QR check."""
+    from hetfx.design.checks import clearly_independent, find_collinear
+
+    rng = np.random.default_rng(seed)
+    m = rng.normal(size=(rows, cols)) * rng.choice([1e-3, 1, 1e3], size=cols)
+    if rng.random() < 0.3:
+        m[:, 0] = rng.integers(0, 2, rows)  # a binary column
+    if collinear == "combination" and cols > 1:
+        m[:, -1] = m[:, :-1] @ rng.normal(size=cols - 1)
+    elif collinear == "near" and cols > 1:
+        m[:, -1] = m[:, 0] + 1e-12 * rng.normal(size=rows)
+    elif collinear == "intercept":
+        m[:, -1] = 2.0 - 3.0 * np.ones(rows) + 1e-9 * m[:, 0]
+    names = [f"c{j}" for j in range(cols)]
+    full = np.column_stack([np.ones(rows), m])
+    qr_diag = np.abs(np.diag(np.linalg.qr(full, mode="r")))
+    qr_diag = np.concatenate([qr_diag, np.zeros(full.shape[1] - qr_diag.size)])
+    norms = np.linalg.norm(full, axis=0)
+    qr_flags = bool((qr_diag[1:] <= 1e-7 * np.maximum(norms[1:], 1.0)).any())
+    if clearly_independent(m):
+        assert not qr_flags
+        assert find_collinear(m, names) is None
+    if collinear in ("combination", "near") and cols > 1:
+        assert not clearly_independent(m)
+        assert find_collinear(m, names) is not None
 
 
 def test_constant_or_collinear_modifier(small_frame):

@@ -11,7 +11,8 @@ import hetfx
 from conftest import designs
 from hetfx.design.grouping import NO_GROUP
 from hetfx.design.layout import Layout
-from hetfx.program.standata import build_stan_input, design_matrix, scaling
+from hetfx.program.matrices import design_matrix
+from hetfx.program.standata import build_stan_input, scaling
 
 
 @settings(

@@ -8,7 +8,8 @@ import hetfx
 from hetfx.design.build import build_design
 from hetfx.families import get_family
 from hetfx.program.levels import level_data, size_rows
-from hetfx.program.standata import build_stan_input, design_matrix, scaling
+from hetfx.program.matrices import design_matrix
+from hetfx.program.standata import build_stan_input, scaling
 
 
 def _data(design, **options):

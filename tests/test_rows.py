@@ -13,9 +13,10 @@ import hetfx
 from hetfx.design.build import build_design
 from hetfx.design.layout import Layout
 from hetfx.families import get_family
+from hetfx.program.matrices import design_matrix
 from hetfx.program.parameterization import between_group_variance, choose
 from hetfx.program.rows import RowData, aggregate, row_data
-from hetfx.program.standata import build_stan_input, design_matrix, scaling
+from hetfx.program.standata import build_stan_input, scaling
 
 
 def _frame(seed: int, n: int, continuous: bool, two_arms: bool) -> pd.DataFrame:

@@ -5,9 +5,10 @@ import pytest
 import hetfx
 from hetfx.design.build import build_design
 from hetfx.families import get_family
+from hetfx.program.matrices import design_matrix
 from hetfx.program.render import program_hash, render
 from hetfx.program.rows import aggregate, row_data
-from hetfx.program.standata import build_stan_input, design_matrix, scaling
+from hetfx.program.standata import build_stan_input, scaling
 
 
 def _design(n=300, seed=0, **kw):
@@ -45,7 +46,7 @@ def test_sufficient_statistics_match_row_wise_design():
 def test_suff_stats_in_chunks(monkeypatch):
     sim, design = _design(n=1000)
     whole = build_stan_input(design, get_family("gaussian")).data
-    monkeypatch.setattr("hetfx.program.standata.CHUNK_ROWS", 97)
+    monkeypatch.setattr("hetfx.program.matrices.CHUNK_ROWS", 97)
     chunked = build_stan_input(design, get_family("gaussian")).data
     np.testing.assert_allclose(chunked["WtW"], whole["WtW"], rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(chunked["Wty"], whole["Wty"], rtol=1e-10, atol=1e-9)

@@ -12,7 +12,8 @@ import pytest
 import hetfx
 from conftest import check_likelihood, short_fit
 from hetfx.design.build import build_design
-from hetfx.program.standata import build_stan_input, scaling, sufficient_statistics
+from hetfx.program.matrices import sufficient_statistics
+from hetfx.program.standata import build_stan_input, scaling
 
 
 def survey(n=600, seed=2, family="gaussian"):

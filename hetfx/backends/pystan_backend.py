@@ -32,6 +32,7 @@ import numpy as np
 from hetfx.backends import cache
 from hetfx.backends.base import Backend, Compiled, dims_for
 from hetfx.backends.options import SamplerOptions
+from hetfx.backends.pystan_fits import removing_fits
 from hetfx.errors import SamplingError
 
 if TYPE_CHECKING:
@@ -230,7 +231,7 @@ class PystanBackend(Backend):
         import stan
 
         kwargs = pystan_sample_args(options, inits)
-        with _quiet(not options.show_progress) as out:
+        with _quiet(not options.show_progress) as out, removing_fits():
             try:
                 model = stan.build(
                     compiled.code, data=to_pystan_data(data), random_seed=options.seed

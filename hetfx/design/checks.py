@@ -34,6 +34,8 @@ def find_collinear(
     for j, name in enumerate(names):
         if np.ptp(matrix[:, j]) == 0:
             return f"{name!r} is constant"
+    if clearly_independent(matrix):  # the QR below would find nothing
+        return None
     full = np.column_stack([np.ones(matrix.shape[0]), matrix])
     r = np.abs(np.diag(np.linalg.qr(full, mode="r")))
     # more columns than rows: R has only n diagonal entries, and every column
@@ -48,6 +50,34 @@ def find_collinear(
     partners = [names[i - 1] for i in np.flatnonzero(np.abs(coef) > 1e-6) if i > 0]
     with_ = ", ".join(map(repr, partners)) or "the intercept"
     return f"{names[j]!r} is perfectly collinear with {with_}"
+
+
+def clearly_independent(matrix: np.ndarray, margin: float = 1e-5) -> bool:
+    """Whether [1, matrix] is far from collinear, from its Gram matrix alone.
+
+    Each diagonal entry of R in the QR decomposition of the column-normalised
+    [1, matrix] is at least its smallest singular value, the square root of the
+    smallest eigenvalue of the Gram matrix of those columns (their correlation
+    matrix with the intercept). When that exceeds ``margin`` (100 times the QR
+    test's threshold, far above the Gram's rounding), no column is collinear.
+    One product of the columns instead of a QR decomposition of all the rows.
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    if not np.isfinite(matrix).all():
+        return False
+    n = matrix.shape[0]
+    sums = matrix.sum(axis=0)
+    gram = np.block(
+        [[np.full((1, 1), float(n)), sums[None, :]], [sums[:, None], matrix.T @ matrix]]
+    )
+    norms = np.sqrt(np.diag(gram))
+    if norms.min() <= 0:
+        return False
+    corr = gram / np.outer(norms, norms)
+    if not np.isfinite(corr).all():  # overflow: leave it to the QR check
+        return False
+    smallest = np.linalg.eigvalsh(corr)[0]
+    return bool(smallest > (margin * max(1.0, 1.0 / norms.min())) ** 2)
 
 
 def check_equation(eq: Equation) -> None:

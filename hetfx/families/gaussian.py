@@ -29,7 +29,7 @@ class Gaussian(Family):
         sums of one varying-intercept factor, which it integrates out; rows for
         ``gaussian_rows`` (the default with varying intercepts)."""
         from hetfx.program.levels import level_data
-        from hetfx.program.standata import sufficient_statistics
+        from hetfx.program.matrices import sufficient_statistics
 
         collapsed = program == "gaussian_collapsed"
         if design.factors and not collapsed:
@@ -43,7 +43,10 @@ class Gaussian(Family):
             data.update(
                 sufficient_statistics(design, sc, data["y_shift"], levels=collapsed)
             )
-        return data, {"sigma": summary.y_sd or 1.0}, {}
+        sigma = summary.y_sd or 1.0
+        if collapsed:  # the program samples log sigma (on the scale of its sd)
+            return data, {"log_sigma": float(np.log(sigma))}, {}
+        return data, {"sigma": sigma}, {}
 
     def pilot_statistics(self, data, layout):
         """W'W, W'y and y'y are the sufficient statistics themselves."""

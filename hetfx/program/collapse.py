@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from hetfx.families import Family
 
 COEFFICIENTS = ("alpha", "beta", "a", "lambda")
+# what the collapsed program samples but no other program has: left out of idata
+SAMPLING_SCALES = ("log_sigma",)
 
 
 def blocking_priors(priors: dict[str, Prior]) -> list[str]:

@@ -126,7 +126,7 @@ class RowData:
 
 def row_data(design: Design, sc: Scaling) -> RowData:
     """The :class:`RowData` of every row of an in-memory design."""
-    from hetfx.program.standata import design_matrix
+    from hetfx.program.matrices import design_matrix
 
     W = design_matrix(design, sc, group_columns=False)[:, 1:]
     n = design.n

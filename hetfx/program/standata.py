@@ -20,12 +20,9 @@ from hetfx.errors import OptionError
 from hetfx.families import Family
 from hetfx.priors import validate_priors
 from hetfx.program.deviations import equation_deviations
-from hetfx.program.levels import level_data
 from hetfx.program.parameterization import choose as choose_form
 from hetfx.program.parameterization import level_variance
 from hetfx.program.prior_data import ResolvedPrior, factor_priors, resolve_priors
-
-CHUNK_ROWS = 200_000
 
 
 @dataclass
@@ -137,78 +134,6 @@ def summarise(design: Design, y: np.ndarray) -> DesignSummary:
         group_means=means,
         t_sd=t_sd,
     )
-
-
-def design_matrix(
-    design: Design,
-    sc: Scaling,
-    rows: slice = slice(None),
-    group_columns: bool = True,
-) -> np.ndarray:
-    """The centred and scaled W (with the intercept column) for ``rows``;
-    without its T.*1{g} block when ``group_columns`` is False (row-wise programs
-    look the group effects up by index, :mod:`hetfx.program.rows`)."""
-    X = design.X[rows]
-    n = X.shape[0]
-    cols = [np.ones((n, 1)), (X - sc.x_mean) / sc.x_scale]
-    t_cols, tz_cols, tg_cols = [], [], []
-    for eq, block in zip(design.equations, design.layout.equations, strict=True):
-        t = eq.arm.values[rows]
-        L = eq.Z.shape[1]
-        if not eq.has_groups:  # one pooled effect: T carries a
-            t_cols.append(t[:, None])
-            continue
-        t_cols.append(np.zeros((n, 1)))  # a enters through theta's prior mean
-        g = eq.grouping.index[rows]
-        has = g != NO_GROUP
-        # within-group deviations T (Z - zbar_g): zero for discrete modifiers
-        zbar = eq.group_means()
-        dev = np.zeros((n, L))
-        dev[has] = eq.Z[rows][has] - zbar[g[has]]
-        tz_cols.append(t[:, None] * dev / sc.z_scale[block.lambdas])
-        if not group_columns:
-            continue
-        onehot = np.zeros((n, eq.n_groups))
-        onehot[np.flatnonzero(has), g[has]] = 1.0
-        tg_cols.append(t[:, None] * onehot)
-    return np.column_stack(cols + t_cols + tz_cols + tg_cols)
-
-
-def sufficient_statistics(
-    design: Design, sc: Scaling, y_shift: float, levels: bool = False
-) -> dict[str, Any]:
-    """W'W, W'y, y'y and N of the gaussian likelihood, in chunks of rows; with
-    survey weights W'Omega W, W'Omega y, y'Omega y and N = sum of the weights.
-
-    With ``levels``, also the data of the design's one varying-intercept
-    factor that the collapsed program integrates out
-    (:func:`hetfx.program.levels.level_data`; empty without a factor)."""
-    WtW = Wty = None
-    yty = 0.0
-    weights = design.weights
-    factor = design.factors[0] if levels and design.factors else None
-    level_sum = level_n = None
-    if factor is not None:
-        level_sum = np.zeros((factor.n_levels, design.layout.P + 1))
-        level_n = np.bincount(factor.index, weights, minlength=factor.n_levels)
-    for start in range(0, design.n, CHUNK_ROWS):
-        rows = slice(start, start + CHUNK_ROWS)
-        W = design_matrix(design, sc, rows)
-        r = design.y[rows] - y_shift
-        Ww = W if weights is None else W * weights[rows, None]
-        WtW = Ww.T @ W if WtW is None else WtW + Ww.T @ W
-        Wty = Ww.T @ r if Wty is None else Wty + Ww.T @ r
-        yty += float(r @ (Ww[:, 0] * r))  # column 0 of W is 1
-        if factor is not None:  # s_j = sum_i w_i [W_i, y_i] per level
-            np.add.at(
-                level_sum, factor.index[rows], np.column_stack([Ww, Ww[:, 0] * r])
-            )
-    WtW = (WtW + WtW.T) / 2.0  # exactly symmetric for quad_form_sym
-    n = float(design.n if weights is None else weights.sum())
-    out = {"N": n, "WtW": WtW, "Wty": Wty, "yty": yty}
-    if levels:
-        out.update(level_data(level_n, level_sum, WtW.shape[0] + 1))
-    return out
 
 
 def build_stan_input(
