@@ -43,6 +43,42 @@ def test_sufficient_statistics_match_row_wise_design():
     assert ssr_suff == pytest.approx(ssr_rows, rel=1e-9)
 
 
+def test_treated_base_data_match_the_design_matrix():
+    """treated_base: c (alpha + xbar beta) with xbar the mean of W's control
+    columns over an equation's (a group's) treated rows, c = 1 for a 0/1
+    treatment, 0 for a continuous one (whose rows carry T_i theta_g); and
+    lambda_control turns a modifier's main effect into its share of the
+    treated units' slope: the linear predictor of treated rows is then
+    a + xbar (beta) + Z lambda' with lambda' = lambda_std + lambda_control
+    beta_std on the modifiers' standardised scale."""
+    sim, design = _design(n=500, seed=3)
+    d = build_stan_input(design, get_family("gaussian")).data
+    W = design_matrix(design, scaling(design))
+    K, G = d["K"], d["G"]
+    groups = W[:, -G:]  # T.*1{g}: one column per group
+    for g in range(G):
+        rows = groups[:, g] != 0
+        np.testing.assert_allclose(d["x_group_std"][g], W[rows, 1 : 1 + K].mean(0))
+    treated = groups.sum(axis=1) != 0
+    np.testing.assert_allclose(d["x_treated_std"][0], W[treated, 1 : 1 + K].mean(0))
+    np.testing.assert_array_equal(d["theta_shift"], np.ones(G))
+    np.testing.assert_array_equal(d["treated_shift"], [1.0])
+    # modifier z_l is control j (its main effect): the treated rows' slope in
+    # z_l is beta_std[j] / x_scale[j] + lambda_std[l] / z_scale[l]
+    beta_std = np.random.default_rng(1).normal(size=K)
+    slope = d["lambda_control"] @ beta_std / d["z_scale"]
+    for col, name in enumerate(design.equations[0].z_names):
+        j = design.x_names.index(name)
+        assert slope[col] == pytest.approx(beta_std[j] / d["x_scale"][j])
+    data = sim.data.assign(treat=np.random.default_rng(3).uniform(0, 1, 500))
+    dose = build_design(
+        sim.formula, data, warn_groups=False, treatment_type="continuous"
+    )
+    d = build_stan_input(dose, get_family("gaussian")).data
+    np.testing.assert_array_equal(d["theta_shift"], np.zeros(d["G"]))
+    np.testing.assert_array_equal(d["treated_shift"], [0.0])
+
+
 def test_suff_stats_in_chunks(monkeypatch):
     sim, design = _design(n=1000)
     whole = build_stan_input(design, get_family("gaussian")).data

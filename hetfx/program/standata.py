@@ -23,6 +23,7 @@ from hetfx.program.deviations import equation_deviations
 from hetfx.program.parameterization import choose as choose_form
 from hetfx.program.parameterization import level_variance
 from hetfx.program.prior_data import ResolvedPrior, factor_priors, resolve_priors
+from hetfx.program.treated_base import treated_base_data
 
 
 @dataclass
@@ -198,6 +199,7 @@ def build_stan_input(
         design, summary.scaling, summary, y, levels, aggregate, program
     )
     data.update(family_data)
+    data.update(treated_base_data(design, summary.scaling, data))
     data["level_variance"] = level_variance(data, family)
     data["noncentred"], data["pilot_variance"], form = choose_form(
         parameterization, data, layout, family
