@@ -129,6 +129,8 @@ def test_fit_prints_and_writes_tables_fit_and_plots(tmp_path, gaussian_model):
 
     saved = hetfx.load(out / "fit")
     assert "half_normal(0.5)" in set(saved.prior_summary()["prior"])
+    # no --adapt-delta: the program's default (the collapsed gaussian's 0.95)
+    assert saved.options["adapt_delta"] == 0.95
     again = run(*args)
     assert again.returncode == 2
     assert again.stderr.strip().startswith("hetfx: error: Output folder")
@@ -142,9 +144,13 @@ def test_fit_reads_parquet_partition_by_partition(tmp_path, gaussian_model):
 
     pd.read_csv(path).to_parquet(parquet)
     out = tmp_path / "pq"
-    done = run("fit", str(parquet), "-f", sim.formula, "--out", str(out), *FIT_ARGS)
+    done = run(
+        "fit", str(parquet), "-f", sim.formula, "--out", str(out), *FIT_ARGS,
+        "--adapt-delta", "0.9",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (out / "effects.png").is_file() and not (out / "ppc.png").exists()
+    assert hetfx.load(out / "fit").options["adapt_delta"] == 0.9
 
 
 @pytest.mark.sampling

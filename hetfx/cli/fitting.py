@@ -166,7 +166,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             iter_warmup=args.iter_warmup,
             iter_sampling=args.iter_sampling,
             seed=args.seed,
-            adapt_delta=args.adapt_delta,
+            **({} if args.adapt_delta is None else {"adapt_delta": args.adapt_delta}),
         )
     _print_warnings(caught)
     print(

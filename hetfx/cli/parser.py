@@ -156,7 +156,12 @@ def _add_fit(sub: Any) -> None:
     fit.add_argument("--iter-warmup", type=int, default=1000)
     fit.add_argument("--iter-sampling", type=int, default=1000)
     fit.add_argument("--seed", type=int, default=None)
-    fit.add_argument("--adapt-delta", type=float, default=0.8)
+    fit.add_argument(
+        "--adapt-delta",
+        type=float,
+        default=None,
+        help="target acceptance rate (default: 0.95 collapsed gaussian, else 0.8)",
+    )
     fit.add_argument("--out", "-o", help="output folder (default: <data>-hetfx)")
     fit.add_argument("--overwrite", action="store_true")
     fit.set_defaults(func=cmd_fit)
