@@ -303,16 +303,23 @@ def test_categorical_recovery_and_tables():
 
 
 @pytest.mark.sampling
-@pytest.mark.parametrize("family", hetfx.datasets.FAMILIES)
+@pytest.mark.parametrize(
+    "family, exposure",
+    [(f, True) for f in hetfx.datasets.FAMILIES]
+    + [("poisson", False), ("negative_binomial", False)],
+)
 def test_numpy_log_likelihood_equals_stan(
-    family, uncollapsed_gaussian_model, bernoulli_model
+    family, exposure, uncollapsed_gaussian_model, bernoulli_model
 ):
     """hetfx's numpy log-likelihood (PPC, LOO, response checks) against the Stan
     program's own likelihood, at posterior draws, for every family; and the
-    Stan likelihood of merged rows against that of the rows one by one."""
+    Stan likelihood of merged rows against that of the rows one by one (by
+    segment where the family's program takes them so)."""
     from hetfx.results.checks import log_likelihood
 
     sim = hetfx.datasets.simulate(n=400, n_modifiers=2, family=family, seed=5)
+    if not exposure:  # every exposure 1: no offset, so the rows go by segment
+        sim.data["exposure"] = 1.0
     # discrete controls, so that rows repeat and merging has work to do
     for x in ("x1", "x2"):
         sim.data[x] = (sim.data[x] > 0).astype(float)
@@ -327,6 +334,20 @@ def test_numpy_log_likelihood_equals_stan(
     fit, merged, one_by_one = short_fit(model, sim.data)
     if fit.family_obj.exact_aggregation:
         assert merged["N"] < one_by_one["N"] == 400
+    if family != "gaussian":
+        # the GLM families take unit rows by segment (5 runs sharing their
+        # intercept, 80 rows each); not rows with an exposure (a per-row
+        # offset), nor the student-t family (no GLM function)
+        by_segment = exposure is False or family in (
+            "bernoulli",
+            "binomial",
+            "ordinal",
+            "categorical",
+        )
+        assert one_by_one["n_segments"] == (5 if by_segment else 400)
+        # merged rows: a few dozen, too few a segment
+        if fit.family_obj.exact_aggregation:
+            assert merged["n_segments"] == merged["N"]
     numpy_ll = log_likelihood(fit).sum(axis=-1)[0]  # per draw
     check_likelihood(model, fit, merged, one_by_one, numpy_ll)
 

@@ -15,7 +15,7 @@ from hetfx.design.layout import Layout
 from hetfx.families import get_family
 from hetfx.program.matrices import design_matrix
 from hetfx.program.parameterization import between_group_variance, choose
-from hetfx.program.rows import RowData, aggregate, row_data
+from hetfx.program.rows import RowData, aggregate, by_segment, row_data
 from hetfx.program.standata import build_stan_input, scaling
 
 
@@ -71,6 +71,52 @@ def test_lookup_equals_the_group_columns_of_W(seed, n, continuous, two_arms):
     # rows merged share eta, so sums of y * eta agree
     assert float(sums["y"] @ eta(merged)) == pytest.approx(
         float(df["y"].to_numpy() @ eta(rows)), rel=1e-9, abs=1e-9
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(60, 600),
+    continuous=st.booleans(),
+    two_arms=st.booleans(),
+    min_rows=st.sampled_from([1, 8, 64]),
+)
+def test_segments_are_runs_of_rows_sharing_their_intercept(
+    seed, n, continuous, two_arms, min_rows
+):
+    """by_segment sorts the rows (and their sums, alike) into runs whose rows
+    have one row of J, each run one segment, where runs average min_rows."""
+    df = _frame(seed, n, continuous, two_arms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        design = build_design(
+            "y ~ x | t : z1 + z2", df, control="c" if two_arms else None
+        )
+    rows = row_data(design, scaling(design))
+    y, index = df["y"].to_numpy(), np.arange(n)
+    out, sums = by_segment(rows, {"y": y, "index": index}, min_rows=min_rows)
+    J = rows.lookup().toarray()
+    distinct = len(np.unique(J, axis=0))
+    if distinct * min_rows > n:  # runs too short: the rows as they were
+        assert out is rows and out.segment_start is None
+        assert out.stan_data()["n_segments"] == n
+        return
+    order = sums["index"]
+    np.testing.assert_array_equal(np.sort(order), index)  # a permutation
+    np.testing.assert_array_equal(sums["y"], y[order])
+    np.testing.assert_array_equal(out.W, rows.W[order])
+    starts = out.segment_start - 1
+    assert starts[0] == 0 and starts[-1] == n and len(starts) == distinct + 1
+    J_sorted = out.lookup().toarray()
+    np.testing.assert_array_equal(J_sorted, J[order])
+    for s in range(distinct):
+        run = J_sorted[starts[s] : starts[s + 1]]
+        assert (run == run[0]).all()
+    data = out.stan_data()  # the lookup has one row per segment
+    assert data["n_segments"] == distinct and len(data["lookup_u"]) == distinct + 1
+    np.testing.assert_array_equal(
+        np.diff(data["lookup_u"]), (J_sorted[starts[:-1]] != 0).sum(axis=1)
     )
 
 

@@ -19,7 +19,7 @@ def _design(n=300, seed=0, **kw):
 def test_one_program_per_family_and_data_free():
     g, b = render("gaussian"), render("bernoulli")
     assert g != b and program_hash(g) == program_hash(render("gaussian"))
-    assert "binomial_logit_glm_lpmf" in b and "quad_form_sym(WtW, gamma)" in g
+    assert "binomial_logit_glm_lupmf" in b and "quad_form_sym(WtW, gamma)" in g
     # nothing of a dataset is in the text: sizes, switches and priors are data
     for word in ("int<lower=0> K;", "int<lower=0> G;", "prior_dist_sigma_theta"):
         assert word in g and word in b

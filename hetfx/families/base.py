@@ -153,17 +153,27 @@ class Family:
         names the Stan program that will read them where a family has several
         (the gaussian's); None is the family's default for the design."""
         from hetfx.program.rows import aggregate as merge_rows
-        from hetfx.program.rows import row_data
+        from hetfx.program.rows import by_segment, row_data
 
         rows = row_data(design, sc)
         sums = self.row_sums(design, y, levels)
         if aggregate and self.exact_aggregation:
             rows, sums = merge_rows(rows, sums)
+        if self.segment_likelihood(sums):
+            rows, sums = by_segment(rows, sums)
         data = {"y_shift": 0.0, **rows.stan_data(), **self.outcome_data(sums, levels)}
         info: dict[str, Any] = {"aggregated_rows": rows.n}
+        if rows.segment_start is not None:
+            info["segments"] = len(rows.segment_start) - 1
         if levels is not None:
             info["levels"] = list(levels)
         return data, {}, info
+
+    def segment_likelihood(self, sums: dict[str, np.ndarray]) -> bool:
+        """Whether the program may take these rows by segment (runs of rows
+        sharing their intercept, one GLM call each): where the family's
+        template has that path and the rows fit it. None by default."""
+        return False
 
     def row_sums(
         self, design: Design, y: np.ndarray, levels: list[Any] | None
@@ -254,6 +264,13 @@ class Family:
     ) -> np.ndarray:
         """Replicated outcomes at eta (draws, rows)."""
         raise OptionError(f"The {self.name} family has no numpy replicates yet.")
+
+
+def one_unit_rows(counts: np.ndarray) -> bool:
+    """Whether every row of category ``counts`` is one unweighted unit (a
+    count of 1 in one category)."""
+    counts = np.asarray(counts)
+    return bool(np.all((counts == 0) | (counts == 1)) and np.all(counts.sum(1) == 1))
 
 
 def centred_rows(

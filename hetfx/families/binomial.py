@@ -35,6 +35,9 @@ class Binomial(Family):
                 f"{trials[over][0]:g})."
             )
 
+    def segment_likelihood(self, sums):
+        return "y" in sums  # unweighted: successes and trials per row
+
     def _trials(self, extras, n: int) -> np.ndarray:
         return extras[self.trials] if self.trials else np.ones(n)
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from hetfx.errors import DataError
-from hetfx.families.base import Family, level_codes, observed_levels
+from hetfx.families.base import Family, level_codes, observed_levels, one_unit_rows
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,9 @@ class Categorical(Family):
         return level_codes(y, levels), levels
 
     exact_aggregation = True  # category counts per distinct row
+
+    def segment_likelihood(self, sums):
+        return one_unit_rows(sums["counts"])  # each row's category, by segment
 
     def outcome_data(self, sums, levels):
         return {"counts": sums["counts"], "C": len(levels)}

@@ -38,6 +38,12 @@ class Poisson(Family):
             return {"count": weights * y, "exposure": weights * exposure}
         return {"y": y, "exposure": exposure, "weight": weights}
 
+    def segment_likelihood(self, sums):
+        # unweighted, and no offset: every row's exposure 1 (merged rows sum it)
+        return (
+            "weight" not in sums and "y" in sums and bool(np.all(sums["exposure"] == 1))
+        )
+
     def outcome_data(self, sums, levels):
         negbin = int("phi" in self.params)  # negative binomial
         n = len(sums["exposure"])

@@ -15,6 +15,7 @@ from hetfx.families.base import (
     category_probs,
     level_codes,
     observed_levels,
+    one_unit_rows,
 )
 from hetfx.priors import StudentT as StudentTPrior
 
@@ -55,6 +56,9 @@ class Ordinal(Family):
         return level_codes(y, levels), levels
 
     exact_aggregation = True  # category counts per distinct row
+
+    def segment_likelihood(self, sums):
+        return one_unit_rows(sums["counts"])  # each row's category, by segment
 
     def outcome_data(self, sums, levels):
         return {"counts": sums["counts"], "n_cat": len(levels)}

@@ -16,6 +16,11 @@ Rows whose W_fixed, T, groups and varying-intercept levels coincide share eta;
 for families whose likelihood of the rows equals that of their sums up to a
 constant (binomial counts, Poisson counts and exposures, category counts),
 :func:`aggregate` sums them into one row.
+
+Rows that share only their intercept (the same row of J: groups, T and levels)
+form a segment; :func:`by_segment` sorts the rows into runs of segments, so a
+family's GLM function takes each run with one scalar intercept (its lookup J
+then has a row per segment), at no per-row autodiff cost for the intercept.
 """
 
 from __future__ import annotations
@@ -51,6 +56,10 @@ class RowData:
     level_index : numpy.ndarray, optional
         (factors, N) int: row i's level of each varying-intercept factor, as
         a 1-based index into the stacked levels b.
+    segment_start : numpy.ndarray, optional
+        (segments + 1,) int, 1-based: segment s is rows
+        ``segment_start[s] .. segment_start[s + 1] - 1``, which share their
+        intercept (:func:`by_segment`); None: every row is its own segment.
     """
 
     W: np.ndarray
@@ -58,6 +67,7 @@ class RowData:
     theta_slot: np.ndarray
     n_groups: int
     level_index: np.ndarray | None = None
+    segment_start: np.ndarray | None = None
 
     @property
     def levels(self) -> np.ndarray:
@@ -70,15 +80,35 @@ class RowData:
     def n(self) -> int:
         return int(self.W.shape[0])
 
+    @property
+    def starts(self) -> np.ndarray:
+        """``segment_start``; 1..N + 1 when every row is its own segment."""
+        if self.segment_start is None:
+            return np.arange(1, self.n + 2)
+        return self.segment_start
+
+    def take(self, rows: np.ndarray) -> RowData:
+        """These rows (an index array), unsegmented."""
+        return RowData(
+            self.W[rows],
+            self.t_group[rows],
+            self.theta_slot[:, rows],
+            self.n_groups,
+            self.levels[:, rows],
+        )
+
     def stan_data(self) -> dict[str, Any]:
-        """The Stan data: W and the lookup matrix J in compressed sparse rows
-        (``lookup_w``, 1-based ``lookup_v`` and ``lookup_u``), besides the
-        indices the pilot fit reads (``t_group``, ``theta_slot``,
-        ``level_index``)."""
-        lookup = self.lookup()
+        """The Stan data: W, the segments and the lookup matrix J of the
+        segments in compressed sparse rows (``lookup_w``, 1-based ``lookup_v``
+        and ``lookup_u``), besides the indices the pilot fit reads
+        (``t_group``, ``theta_slot``, ``level_index``)."""
+        starts = self.starts
+        lookup = self.lookup()[starts[:-1] - 1]
         return {
             "N": self.n,
             "W": self.W,
+            "n_segments": len(starts) - 1,
+            "segment_start": starts,
             "t_group": self.t_group,
             "theta_slot": self.theta_slot,
             "level_index": self.levels,
@@ -186,3 +216,44 @@ def aggregate(
         rows.levels[:, first],
     )
     return merged, summed
+
+
+#: Fewest rows a segment must average for the likelihood to run by segment: a
+#: GLM call costs about as much as 30-40 rows' per-row intercepts.
+SEGMENT_MIN_ROWS = 64
+
+
+def by_segment(
+    rows: RowData, sums: dict[str, np.ndarray], min_rows: int = SEGMENT_MIN_ROWS
+) -> tuple[RowData, dict[str, np.ndarray]]:
+    """Sort the rows into runs that share their intercept (the same groups, T
+    and levels: the same row of J), where the runs average ``min_rows`` rows
+    or more; else return the rows as they are.
+
+    Parameters
+    ----------
+    rows : RowData
+    sums : dict of numpy.ndarray
+        Per-row quantities of the likelihood, sorted with the rows.
+
+    Returns
+    -------
+    RowData, dict
+        The rows with ``segment_start`` set (or unchanged) and ``sums``.
+    """
+    key = np.column_stack([rows.t_group, rows.theta_slot.T, rows.levels.T])
+    order = np.lexsort(key.T[::-1])  # by the first column, then the next, ...
+    new_run = np.any(np.diff(key[order], axis=0) != 0, axis=1)
+    starts = np.concatenate([[0], np.flatnonzero(new_run) + 1, [rows.n]])
+    if (len(starts) - 1) * min_rows > rows.n:
+        return rows, sums
+    sorted_rows = rows.take(order)
+    segmented = RowData(
+        sorted_rows.W,
+        sorted_rows.t_group,
+        sorted_rows.theta_slot,
+        rows.n_groups,
+        sorted_rows.level_index,
+        starts + 1,
+    )
+    return segmented, {name: np.asarray(v)[order] for name, v in sums.items()}
