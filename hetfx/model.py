@@ -23,7 +23,10 @@ from hetfx.program.collapse import (
 )
 from hetfx.program.deviations import check_deviations, zero_unused_scales
 from hetfx.program.example import example_input
-from hetfx.program.parameterization import check_parameterization
+from hetfx.program.parameterization import (
+    check_parameterization,
+    default_adapt_delta,
+)
 from hetfx.program.prior_data import summary_table
 from hetfx.program.render import render
 from hetfx.program.standata import (
@@ -34,15 +37,6 @@ from hetfx.program.standata import (
 )
 from hetfx.results.fit import HetFit
 
-# The collapsed gaussian program samples sigma and sigma_theta alone; the
-# half-normal tails of sigma_theta are steep on the log scale, and a smaller step
-# costs little there (a gradient is one Cholesky factor of an F x F matrix).
-COLLAPSED_ADAPT_DELTA = 0.95
-# The other programs sample the group effects themselves, a hierarchical
-# posterior whose curvature changes with sigma_theta: at the usual 0.8 the
-# bernoulli designs with many small groups or mixed group sizes leave a few
-# divergent transitions (rstanarm uses 0.95 for its hierarchical models).
-HIERARCHICAL_ADAPT_DELTA = 0.9
 SUMMARY_VARS = [
     "alpha",
     "beta",
@@ -286,8 +280,9 @@ class HetModel:
         aggregate : bool
             Sum binomial rows whose design repeats exactly (exact; faster).
         **sampler
-            ``adapt_delta`` (default 0.9; 0.95 for the collapsed gaussian
-            program), ``max_treedepth``, ``show_progress``, ``cores``.
+            ``adapt_delta`` (default 0.8; 0.9 where group effects are
+            non-centred, 0.95 for the collapsed gaussian program),
+            ``max_treedepth``, ``show_progress``, ``cores``.
 
         Returns
         -------
@@ -305,10 +300,6 @@ class HetModel:
                 aggregate=aggregate,
                 **sampler,
             )
-        sampler.setdefault(
-            "adapt_delta",
-            COLLAPSED_ADAPT_DELTA if self.collapsed else HIERARCHICAL_ADAPT_DELTA,
-        )
         options = sampler_options(chains, iter_warmup, iter_sampling, seed, **sampler)
         start = time.perf_counter()
         design, summary = self._design_and_summary(data)
@@ -324,6 +315,11 @@ class HetModel:
             program=self.program_name,
         )
         timing = {"design": time.perf_counter() - start}
+        if "adapt_delta" not in sampler:  # the program's and the groups' default
+            delta = default_adapt_delta(self.collapsed, stan_input.data)
+            options = sampler_options(
+                chains, iter_warmup, iter_sampling, seed, **sampler, adapt_delta=delta
+            )
         was_compiled = self._compiled is not None
         compiled = self.compile(stan_input)
         timing["compile"] = 0.0 if was_compiled else compiled.seconds

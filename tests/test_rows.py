@@ -14,7 +14,11 @@ from hetfx.design.build import build_design
 from hetfx.design.layout import Layout
 from hetfx.families import get_family
 from hetfx.program.matrices import design_matrix
-from hetfx.program.parameterization import between_group_variance, choose
+from hetfx.program.parameterization import (
+    between_group_variance,
+    choose,
+    default_adapt_delta,
+)
 from hetfx.program.rows import RowData, aggregate, by_segment, row_data
 from hetfx.program.standata import build_stan_input, scaling
 
@@ -206,3 +210,27 @@ def test_choice_without_groups_and_bad_name():
         match="parameterization must be 'auto', 'noncentred' or 'centred', got 'x'",
     ):
         hetfx.HetModel("y ~ x | t : z", parameterization="x")
+
+
+@pytest.mark.parametrize(
+    "design, delta", [("small64", 0.9), ("rich8", 0.9), ("one_binary", 0.8)]
+)
+def test_default_adapt_delta_follows_the_groups_form(design, delta):
+    """0.9 where non-centred or adaptive group effects meet sigma_theta's
+    funnel (64 small groups; 8 groups, too few to fix the weights); 0.8 for
+    the interaction model (no deviations) and for data-rich groups with fixed
+    centred weights; 0.95 for the collapsed gaussian program."""
+    formula, data = hetfx.datasets.robustness_design(design, "bernoulli", 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        si = build_stan_input(build_design(formula, data), get_family("bernoulli"))
+    assert default_adapt_delta(False, si.data) == delta
+    assert default_adapt_delta(True, si.data) == 0.95
+    if design == "one_binary":
+        assert si.info["deviations"] == {"treat": False}
+    sim = hetfx.datasets.simulate(n=5000, n_modifiers=5, family="poisson", seed=1)
+    design = build_design(sim.formula, sim.data, warn_groups=False)
+    si = build_stan_input(design, get_family("poisson"))
+    assert (si.data["noncentred"] < 0.5).all()
+    assert (si.data["pilot_variance"] == 0).all()
+    assert default_adapt_delta(False, si.data) == 0.8
