@@ -25,7 +25,7 @@ then has a row per segment), at no per-row autodiff cost for the intercept.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -103,7 +103,9 @@ class RowData:
         and ``lookup_u``), besides the indices the pilot fit reads
         (``t_group``, ``theta_slot``, ``level_index``)."""
         starts = self.starts
-        lookup = self.lookup()[starts[:-1] - 1]
+        lookup = self.lookup()
+        if self.segment_start is not None:  # a segment's rows share their row
+            lookup = lookup[starts[:-1] - 1]
         return {
             "N": self.n,
             "W": self.W,
@@ -247,13 +249,5 @@ def by_segment(
     starts = np.concatenate([[0], np.flatnonzero(new_run) + 1, [rows.n]])
     if (len(starts) - 1) * min_rows > rows.n:
         return rows, sums
-    sorted_rows = rows.take(order)
-    segmented = RowData(
-        sorted_rows.W,
-        sorted_rows.t_group,
-        sorted_rows.theta_slot,
-        rows.n_groups,
-        sorted_rows.level_index,
-        starts + 1,
-    )
+    segmented = replace(rows.take(order), segment_start=starts + 1)
     return segmented, {name: np.asarray(v)[order] for name, v in sums.items()}
