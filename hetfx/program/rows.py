@@ -210,14 +210,7 @@ def aggregate(
         out = np.zeros((m,) + values.shape[1:])
         np.add.at(out, inverse, values)
         summed[name] = out
-    merged = RowData(
-        rows.W[first],
-        rows.t_group[first],
-        rows.theta_slot[:, first],
-        rows.n_groups,
-        rows.levels[:, first],
-    )
-    return merged, summed
+    return rows.take(first), summed
 
 
 #: Fewest rows a segment must average for the likelihood to run by segment: a
