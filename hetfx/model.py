@@ -329,10 +329,7 @@ class HetModel:
         )
         timing["sampling"] = time.perf_counter() - start
         zero_unused_scales(idata, stan_input.data["deviations"])
-        if self.collapsed:  # the same names as the other gaussian programs
-            idata.posterior = idata.posterior.drop_vars(
-                SAMPLING_SCALES, errors="ignore"
-            )
+        idata.posterior = idata.posterior.drop_vars(SAMPLING_SCALES, errors="ignore")
         info = {
             **stan_input.info,
             "n": design.n,

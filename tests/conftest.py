@@ -180,17 +180,34 @@ def stan_log_likelihood(program: str, data: dict, posterior, draws) -> np.ndarra
     names = parameter_block(program)
     out = []
     for draw in draws:
-        # a zero-length parameter (phi of the poisson family) has no draws
-        values = {
-            n: posterior[n].values[0, draw].tolist() if n in posterior else []
-            for n in names
-        }
+        values = {n: sampled_value(n, posterior, draw) for n in names}
         u = full.unconstrain_pars(values)
         out.append(
             full.log_prob(u, adjust_transform=False)
             - prior.log_prob(u, adjust_transform=False)
         )
     return np.array(out)
+
+
+def sampled_value(name: str, posterior, draw: int) -> list:
+    """Chain 0's ``draw`` of a parameter the program samples, from idata: the
+    log scales and free cutpoints idata leaves out from the values it has."""
+    if name in posterior:
+        return posterior[name].values[0, draw].tolist()
+    reported = {
+        "log_sigma_theta": "sigma_theta",
+        "log_sigma": "sigma",
+        "log_phi": "phi",
+        "cutpoints_free": "cutpoints_raw",
+    }.get(name)
+    if reported not in posterior:  # zero-length (phi of the poisson family)
+        return []
+    value = np.atleast_1d(posterior[reported].values[0, draw])
+    if name == "cutpoints_free":  # the first cutpoint and the log gaps
+        return np.r_[value[:1], np.log(np.diff(value))].tolist()
+    # an unused sigma_theta is reported as 0; any value serves the likelihood
+    log = np.log(np.maximum(value, 1e-3))
+    return log.tolist() if np.ndim(posterior[reported].values) > 2 else float(log[0])
 
 
 def short_fit(model, data):

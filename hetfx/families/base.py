@@ -230,6 +230,19 @@ class Family:
         zwz = float(np.sum(w * z**2)) + within
         return PilotStatistics(gram, cross, zwz, float(w.sum()), estimate_scale)
 
+    def parameter_units(
+        self,
+        data: dict[str, Any],
+        pilot: PilotStatistics | None,
+        residual: float | None,
+    ) -> dict[str, Any]:
+        """The Stan data placing the family's own parameters in the pilot's
+        units: the estimate and sd of each on the scale the program samples it
+        (:mod:`hetfx.program.coefficient_scale`). ``residual`` is the pilot's
+        residual variance; ``pilot`` is None when sampling from the priors
+        (unit scales). None by default: the family has no parameters."""
+        return {}
+
     # ------------------------------------------------- numpy, on the draws
     def mean(self, eta: np.ndarray) -> np.ndarray:
         """The inverse link: E[y | eta] (per trial for binomial)."""
@@ -287,7 +300,7 @@ def centred_rows(
     data, _, info = Family.stan_data(family, design, sc, summary, y, levels, aggregate)
     data["y_shift"] = summary.y_mean
     data["y"] = data["y"] - data["y_shift"]
-    return data, {"sigma": summary.y_sd or 1.0}, info
+    return data, {}, info  # log sigma starts near the pilot's (parameter_units)
 
 
 def numeric(y: np.ndarray, label: str, family: str) -> np.ndarray:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hetfx.families.base import Family, ParameterPrior, check_counts
+from hetfx.families.units import log_phi_units
 from hetfx.priors import Gamma
 
 
@@ -22,6 +23,10 @@ class Poisson(Family):
     @property
     def response_scale(self) -> str:
         return "expected count"
+
+    def parameter_units(self, data, pilot, residual):
+        """No phi: the count program's log_phi data are empty."""
+        return {"log_phi_loc": np.zeros(0), "log_phi_scale": np.zeros(0)}
 
     def check_outcome(self, values, label, extras):
         check_counts(values, label, self.name)
@@ -105,6 +110,10 @@ class NegativeBinomial(Poisson):
 
     def parameter_priors(self, outcome_sd, levels):
         return [ParameterPrior("phi", ["phi"], Gamma(2, 0.1), 1.0)]
+
+    def parameter_units(self, data, pilot, residual):
+        """log phi in the pilot's units (:func:`log_phi_units`)."""
+        return log_phi_units(data, pilot)
 
     def log_likelihood(self, y, eta, extra, extras):
         from scipy import stats

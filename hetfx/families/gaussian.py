@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from hetfx.families.base import Family, ParameterPrior, centred_rows
+from hetfx.families.units import log_sigma_units
 from hetfx.priors import Exponential
 
 
@@ -43,10 +44,16 @@ class Gaussian(Family):
             data.update(
                 sufficient_statistics(design, sc, data["y_shift"], levels=collapsed)
             )
-        sigma = summary.y_sd or 1.0
-        if collapsed:  # the program samples log sigma (on the scale of its sd)
-            return data, {"log_sigma": float(np.log(sigma))}, {}
-        return data, {"sigma": sigma}, {}
+        if collapsed:  # log sigma at the outcome's sd, in units of (2 N)^-1/2
+            n, yty = float(data["N"]), float(data["yty"])
+            data["log_sigma_loc"] = 0.5 * np.log(yty / n) if yty > 0 and n > 0 else 0.0
+            data["log_sigma_scale"] = 1 / np.sqrt(2 * max(n, 1.0))
+            return data, {"log_sigma": float(np.log(summary.y_sd or 1.0))}, {}
+        return data, {}, {}  # log sigma starts near the pilot's (parameter_units)
+
+    def parameter_units(self, data, pilot, residual):
+        """log sigma in the pilot's units (:func:`log_sigma_units`)."""
+        return log_sigma_units(data, pilot.n_units if pilot else None, residual)
 
     def pilot_statistics(self, data, layout):
         """W'W, W'y and y'y are the sufficient statistics themselves."""

@@ -17,6 +17,7 @@ from hetfx.families.base import (
     observed_levels,
     one_unit_rows,
 )
+from hetfx.families.units import cutpoint_units
 from hetfx.priors import StudentT as StudentTPrior
 
 
@@ -56,6 +57,11 @@ class Ordinal(Family):
         return level_codes(y, levels), levels
 
     exact_aggregation = True  # category counts per distinct row
+
+    def parameter_units(self, data, pilot, residual):
+        """The first cutpoint and the log gaps in the pilot's units
+        (:func:`cutpoint_units`)."""
+        return cutpoint_units(data, pilot)
 
     def segment_likelihood(self, sums):
         return one_unit_rows(sums["counts"])  # each row's category, by segment

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hetfx.families.base import Family, ParameterPrior, centred_rows
+from hetfx.families.units import log_sigma_units
 from hetfx.priors import Exponential, Gamma
 
 
@@ -25,6 +26,12 @@ class StudentT(Family):
 
     def stan_data(self, design, sc, summary, y, levels, aggregate, program=None):
         return centred_rows(self, design, sc, summary, y, levels, aggregate)
+
+    def parameter_units(self, data, pilot, residual):
+        """log sigma in the pilot's units (:func:`log_sigma_units`; the pilot's
+        residual variance is nu / (nu - 2) sigma^2, near enough); nu keeps
+        unit scale."""
+        return log_sigma_units(data, pilot.n_units if pilot else None, residual)
 
     def log_likelihood(self, y, eta, extra, extras):
         from scipy import stats

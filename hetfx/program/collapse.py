@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     from hetfx.families import Family
 
 COEFFICIENTS = ("alpha", "beta", "a", "lambda")
-# what the collapsed program samples but no other program has: left out of idata
-SAMPLING_SCALES = ("log_sigma",)
+# what the programs sample in place of sigma, sigma_theta, phi and the
+# cutpoints (in the pilot's units), which idata has: left out of idata
+SAMPLING_SCALES = ("log_sigma", "log_sigma_theta", "log_phi", "cutpoints_free")
 
 
 def blocking_priors(priors: dict[str, Prior]) -> list[str]:

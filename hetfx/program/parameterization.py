@@ -34,6 +34,7 @@ from hetfx.errors import OptionError
 if TYPE_CHECKING:
     from hetfx.design.layout import Layout
     from hetfx.families import Family
+    from hetfx.families.base import PilotStatistics
 
 # With this many residual degrees of freedom the pilot tau^2 is trusted and the
 # weights are fixed at v_g / (v_g + tau^2); with fewer they adapt to sigma_theta
@@ -98,7 +99,7 @@ def choose(
     parameterization: str,
     data: dict[str, Any],
     layout: Layout,
-    family: Family,
+    pilot_groups: tuple[np.ndarray, np.ndarray] | None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """The Stan data ``noncentred`` and ``pilot_variance`` (one value per group)
     and a note for ``fit.info``.
@@ -112,16 +113,18 @@ def choose(
     ----------
     parameterization : {"auto", "noncentred", "centred"}
     data : dict
-        The Stan data (the pilot fit reads the family's part of it).
+        The Stan data.
     layout : Layout
-    family : Family
+    pilot_groups : (ndarray, ndarray) or None
+        The pilot's estimates of theta and their variances
+        (:func:`pilot_group_estimates`); needed for ``"auto"`` with groups.
     """
     G = layout.G
     weights = np.full(G, 0.0 if parameterization == "centred" else 1.0)
     variances = np.zeros(G)
     if parameterization != "auto" or G == 0:
         return weights, variances, {"parameterization": parameterization}
-    estimate, variance = pilot_group_estimates(data, layout, family)
+    estimate, variance = pilot_groups
     tau = []
     with_deviations = data.get("deviations", [1] * layout.E)
     for block, deviates in zip(layout.equations, with_deviations, strict=True):
@@ -154,10 +157,9 @@ def residual_df(zbar: np.ndarray) -> int:
 
 
 def pilot_group_estimates(
-    data: dict[str, Any], layout: Layout, family: Family
+    pilot: PilotStatistics, layout: Layout
 ) -> tuple[np.ndarray, np.ndarray]:
     """No-pooling estimates of theta and their sampling variances (length G)."""
-    pilot = family.pilot_statistics(data, layout)
     # columns that are zero in W (the T of an equation with groups) are zero up
     # to rounding in the partitioned statistics: one relative cut-off for both
     inverse = np.linalg.pinv(pilot.gram, rcond=PILOT_RCOND, hermitian=True)

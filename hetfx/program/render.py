@@ -58,6 +58,10 @@ def render(family: str | Family) -> str:
     return _render(program_of(family))
 
 
+# programs with a template of their own; the others render stan/hetfx.stan.j2
+STANDALONE_PROGRAMS = ("categorical", "gaussian_collapsed")
+
+
 @functools.cache
 def _render(program: str) -> str:
     env = jinja2.Environment(
@@ -65,8 +69,9 @@ def _render(program: str) -> str:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
-    standalone = ("categorical", "gaussian_collapsed")
-    template = f"{program}.stan.j2" if program in standalone else "hetfx.stan.j2"
+    template = (
+        f"{program}.stan.j2" if program in STANDALONE_PROGRAMS else "hetfx.stan.j2"
+    )
     text = env.get_template(template).render(
         program=program, families=", ".join(PROGRAMS[program])
     )

@@ -19,10 +19,12 @@ from hetfx.design.grouping import NO_GROUP, format_value
 from hetfx.errors import OptionError
 from hetfx.families import Family
 from hetfx.priors import validate_priors
+from hetfx.program.coefficient_scale import sampler_units
 from hetfx.program.deviations import equation_deviations
 from hetfx.program.parameterization import choose as choose_form
-from hetfx.program.parameterization import level_variance
+from hetfx.program.parameterization import level_variance, pilot_group_estimates
 from hetfx.program.prior_data import ResolvedPrior, factor_priors, resolve_priors
+from hetfx.program.render import STANDALONE_PROGRAMS
 from hetfx.program.treated_base import treated_base_data
 
 
@@ -201,9 +203,21 @@ def build_stan_input(
     data.update(family_data)
     data.update(treated_base_data(design, summary.scaling, data))
     data["level_variance"] = level_variance(data, family)
+    # the row-wise program samples in the pilot's units (coefficient_scale);
+    # unit scales when sampling from the priors, whose scales are not the data's
+    row_wise = program not in STANDALONE_PROGRAMS and family.program != "categorical"
+    pilot_units = row_wise and not prior_only
+    pilot = None
+    if pilot_units or (parameterization == "auto" and layout.G):
+        pilot = family.pilot_statistics(data, layout)
+    pilot_groups = pilot_group_estimates(pilot, layout) if pilot and layout.G else None
     data["noncentred"], data["pilot_variance"], form = choose_form(
-        parameterization, data, layout, family
+        parameterization, data, layout, pilot_groups
     )
+    if pilot_units:
+        data.update(sampler_units(data, layout, family, pilot, pilot_groups))
+    elif row_wise:
+        data.update(sampler_units(data, layout, family))
     info: dict[str, Any] = {
         "rows": summary.n,
         **family_info,

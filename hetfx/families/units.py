@@ -1,0 +1,91 @@
+"""The sampler's origin and units for the families' own parameters.
+
+As the coefficients (:mod:`hetfx.program.coefficient_scale`), a family's
+parameters are sampled as (value - estimate) / sd on the scale the program
+samples them: a positive parameter as its log, the ordinal cutpoints as the
+first and the logs of the gaps (Stan's ordered transform, written out). The
+estimates come from moments of the outcome or the pilot's residual; they need
+only be of the right order, since the maps are affine and fixed by the data.
+Without a pilot (sampling from the priors) every scale is 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# one IRLS step can leave phi's moment estimate anywhere: keep the origin sane
+PHI_RANGE = (1e-2, 1e4)
+
+
+def log_sigma_units(
+    data: dict[str, Any], n_units: float | None, residual: float | None
+) -> dict[str, float]:
+    """``log_sigma_loc`` and ``log_sigma_scale``: log sigma at the pilot's
+    residual sd in units of (2 n)^-1/2, the sd of log sigma for n gaussian
+    units; at the outcome's sd in unit scale without a pilot."""
+    if "yty" in data:  # sufficient statistics of y - y_shift
+        variance = float(data["yty"]) / max(float(data["N"]), 1.0)
+    else:  # rows of y - y_shift
+        variance = float(np.mean(np.square(data["y"]))) if len(data["y"]) else 1.0
+    if residual is None or not n_units or residual <= 0:
+        return {
+            "log_sigma_loc": 0.5 * np.log(max(variance, 1e-12)),
+            "log_sigma_scale": 1.0,
+        }
+    return {
+        "log_sigma_loc": 0.5 * np.log(residual),
+        "log_sigma_scale": 1 / np.sqrt(2 * n_units),
+    }
+
+
+def log_phi_units(data: dict[str, Any], pilot: Any) -> dict[str, np.ndarray]:
+    """``log_phi_loc`` and ``log_phi_scale`` of the NB2 shape: the method of
+    moments phi = m^2 / (v - m) of the counts, and the sd of log phi from the
+    observed information of NB2(m, phi) at it; unit scale without a pilot."""
+    from scipy import stats
+
+    if pilot is None:
+        return {"log_phi_loc": np.zeros(1), "log_phi_scale": np.ones(1)}
+    y = np.asarray(data["y"], dtype=float)
+    weight = np.asarray(data.get("weight", []), dtype=float)
+    weight = weight if weight.size else np.ones_like(y)
+    mean = float(np.average(y, weights=weight))
+    spread = float(np.average((y - mean) ** 2, weights=weight))
+    phi = mean**2 / (spread - mean) if spread > mean else PHI_RANGE[1]
+    log_phi = float(np.log(np.clip(phi, *PHI_RANGE)))
+
+    def loglik(value: float) -> float:
+        shape = np.exp(value)
+        return float(weight @ stats.nbinom.logpmf(y, shape, shape / (shape + mean)))
+
+    h = 1e-3
+    info = -(loglik(log_phi + h) - 2 * loglik(log_phi) + loglik(log_phi - h)) / h**2
+    scale = 1 / np.sqrt(info) if np.isfinite(info) and info > 0 else 1.0
+    return {"log_phi_loc": np.array([log_phi]), "log_phi_scale": np.array([scale])}
+
+
+def cutpoint_units(data: dict[str, Any], pilot: Any) -> dict[str, np.ndarray]:
+    """``cutpoint_loc`` and ``cutpoint_scale`` of the first cutpoint and the log
+    gaps: c_k = logit F_k of the cumulative shares F_k, with the delta-method
+    sds of the multinomial, Var(logit F_k) = 1 / (n F_k (1 - F_k)) and
+    Cov(logit F_j, logit F_k) = 1 / (n (1 - F_j) F_k) for j < k; unit scales
+    without a pilot."""
+    counts = np.asarray(data["counts"], dtype=float)
+    n_cut = counts.shape[1] - 1
+    if pilot is None:
+        return {"cutpoint_loc": np.zeros(n_cut), "cutpoint_scale": np.ones(n_cut)}
+    n = counts.sum()
+    share = np.clip(np.cumsum(counts.sum(axis=0))[:-1] / n, 1e-6, 1 - 1e-6)
+    cut = np.log(share / (1 - share))
+    variance = 1 / (n * share * (1 - share))
+    loc, scale = cut.copy(), np.sqrt(variance)
+    gap = np.diff(cut)
+    gap_variance = variance[1:] + variance[:-1] - 2 / (n * (1 - share[:-1]) * share[1:])
+    ok = (gap > 0) & (gap_variance > 0)
+    loc[1:] = np.where(ok, np.log(np.where(ok, gap, 1.0)), 0.0)
+    scale[1:] = np.where(
+        ok, np.sqrt(np.abs(gap_variance)) / np.where(ok, gap, 1.0), 1.0
+    )
+    return {"cutpoint_loc": loc, "cutpoint_scale": scale}

@@ -1,0 +1,212 @@
+"""Where the sampler starts, and its unit, for each coefficient.
+
+Stan's warmup begins with a unit metric and inits drawn uniformly on (-2, 2) of
+the unconstrained scale, while a coefficient's posterior sd is often far from 1
+(about 0.03 for 5,000 bernoulli rows): the first adaptation window then runs
+long trajectories at tiny steps, a third of a bernoulli fit's leapfrog steps.
+The row-wise program (``stan/hetfx.stan.j2``) samples each coefficient as
+(coefficient - loc) / scale and each group effect in units of its pilot sd
+where it is centred, with loc and scale from the pilot fit. These are affine
+maps fixed by the data: the posterior is unchanged, the sampler starts within
+about two sds of the pilot estimate and adapts from a metric near its own.
+
+The pilot is the no-pooling fit of :mod:`hetfx.program.parameterization`; the
+coefficients' estimate and sd are those of the interaction model (the group
+effects at a + zbar_g lambda), in the coordinates the program samples: alpha,
+beta, and a and lambda as the treated units' level and slopes (treated_base).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hetfx.program.parameterization import (
+    RELIABLE_DF,
+    between_group_variance,
+    residual_df,
+)
+
+if TYPE_CHECKING:
+    from hetfx.design.layout import Layout
+    from hetfx.families import Family
+    from hetfx.families.base import PilotStatistics
+
+# eigenvalues of the pilot's information below this share of the largest are 0
+RCOND = 1e-10
+
+
+def sampler_units(
+    data: dict[str, Any],
+    layout: Layout,
+    family: Family,
+    pilot: PilotStatistics | None = None,
+    pilot_groups: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """The Stan data of the sampler's origin and units: ``coef_loc`` and
+    ``coef_scale`` (:func:`coefficient_scale`), ``sigma_theta_loc`` and
+    ``sigma_theta_scale`` (:func:`hierarchy_units`), ``theta_scale`` (each
+    group effect's pilot sd, its unit where it is centred: its multiplier is
+    sigma_theta^w_g theta_scale_g^(1 - w_g); 1 where w_g adapts to
+    sigma_theta) and the family's own
+    (:meth:`hetfx.families.Family.parameter_units`). Without a pilot (sampling
+    from the priors) every scale is 1 and the coefficients' origin 0.
+
+    Parameters
+    ----------
+    data : dict
+        The Stan data.
+    layout : Layout
+    family : Family
+    pilot : PilotStatistics, optional
+    pilot_groups : (ndarray, ndarray), optional
+        The pilot's estimates of theta and their variances
+        (:func:`hetfx.program.parameterization.pilot_group_estimates`).
+    """
+    units, residual = coefficient_scale(data, layout, pilot, family.intercept)
+    units["theta_scale"] = np.ones(layout.G)
+    units["sigma_theta_loc"] = np.zeros(layout.E)
+    units["sigma_theta_scale"] = np.ones(layout.E)
+    if pilot is not None and pilot_groups is not None:
+        # a group whose weight w_g adapts to sigma_theta keeps unit scale: there
+        # sd_g^(1 - w_g) would bend the map from u_g to theta_g, not rescale it
+        adaptive = np.asarray(data["pilot_variance"]) > 0
+        units["theta_scale"] = np.where(adaptive, 1.0, np.sqrt(pilot_groups[1]))
+        hierarchy_units(units, data, layout, pilot_groups)
+    units.update(family.parameter_units(data, pilot, residual))
+    return units
+
+
+def hierarchy_units(
+    units: dict[str, np.ndarray],
+    data: dict[str, Any],
+    layout: Layout,
+    pilot_groups: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Per equation with group deviations, from the pilot estimates b_g (sampling
+    variances v_g) and their spread tau (DerSimonian-Laird): log sigma_theta in
+    units of its sd, about (2 sum_g B_g^2)^-1/2 with B_g = tau^2 / (tau^2 + v_g)
+    (at most 1, the unit scale, when the groups say little), and the sd of a and
+    lambda at least that of the meta-regression of b_g on [1, zbar_g] with
+    weights 1 / (v_g + tau^2): with centred groups the data inform a and lambda
+    only through the groups' spread. Unit scales where tau is 0 or rests on
+    fewer than ``RELIABLE_DF`` residual degrees of freedom (where the weights
+    adapt to sigma_theta: sigma_theta's posterior then spans both regimes).
+    Updates ``units`` in place."""
+    estimate, variance = pilot_groups
+    deviations = data.get("deviations", [1] * layout.E)
+    z_mean = np.asarray(data["z_mean"], dtype=float)
+    z_scale = np.asarray(data["z_scale"], dtype=float)
+    z_group = np.asarray(data["z_group"], dtype=float)
+    for e, block in enumerate(layout.equations):
+        if not block.has_groups or not deviations[e]:
+            continue
+        b, v = estimate[block.thetas], variance[block.thetas]
+        zbar = z_group[block.thetas, block.lambdas]
+        tau2 = between_group_variance(b, v, zbar)
+        if tau2 <= 0 or residual_df(zbar) < RELIABLE_DF:
+            continue  # tau says little (as for the weights): unit scales
+        shrink = tau2 / (tau2 + v)
+        units["sigma_theta_loc"][e] = 0.5 * np.log(tau2)
+        units["sigma_theta_scale"][e] = min(1.0, 1 / np.sqrt(2 * np.sum(shrink**2)))
+        z_std = (zbar - z_mean[block.lambdas]) / z_scale[block.lambdas]
+        X = np.column_stack([np.ones(len(b)), z_std])
+        cov = np.linalg.pinv(X.T @ (X / (v + tau2)[:, None]), hermitian=True)
+        slots = np.r_[
+            layout.treatment.start + e,
+            np.arange(layout.P)[layout.deviations][block.lambdas],
+        ]
+        units["coef_scale"][slots] = np.maximum(
+            units["coef_scale"][slots], np.sqrt(np.diag(cov))
+        )
+
+
+def coefficient_scale(
+    data: dict[str, Any],
+    layout: Layout,
+    pilot: PilotStatistics | None,
+    intercept: bool,
+) -> tuple[dict[str, np.ndarray], float | None]:
+    """The Stan data ``coef_loc`` and ``coef_scale`` (1 + K + E + L values: alpha,
+    beta_std, a_centred and lambda_std as sampled) from the pilot fit, and the
+    pilot's residual variance (1 where the weights are the Fisher information,
+    None without a pilot); loc 0 and scale 1 where the pilot says nothing (and
+    for every coefficient without a pilot, as when sampling from the priors).
+
+    Parameters
+    ----------
+    data : dict
+        The Stan data, with the treated-base data (``treated_shift``,
+        ``x_treated_std``, ``lambda_control``) and ``z_group``.
+    layout : Layout
+    pilot : PilotStatistics or None
+    intercept : bool
+        The family has alpha (the ordinal family's cutpoints take its place).
+    """
+    n_fixed = layout.groups.start  # [1, W_fixed]: alpha, beta, a, lambda
+    loc, scale = np.zeros(n_fixed), np.ones(n_fixed)
+    if pilot is None:
+        return {"coef_loc": loc, "coef_scale": scale}, None
+    to_columns = interaction_columns(data, layout) @ sampled_to_fixed(
+        data, layout, intercept
+    )
+    info = to_columns.T @ pilot.gram @ to_columns
+    cross = to_columns.T @ pilot.cross
+    inverse = np.linalg.pinv(info, rcond=RCOND, hermitian=True)
+    estimate = inverse @ cross
+    residual = 1.0
+    if pilot.estimate_scale:
+        values = np.linalg.eigvalsh(info)
+        rank = int((values > RCOND * max(values.max(), 0.0)).sum())
+        ssr = max(pilot.zwz - float(estimate @ cross), 0.0)
+        residual = ssr / max(pilot.n_units - rank, 1.0)
+    variance = residual * np.diag(inverse)
+    known = np.isfinite(estimate) & np.isfinite(variance) & (variance > 0)
+    loc[known] = estimate[known]
+    scale[known] = np.sqrt(variance[known])
+    return {"coef_loc": loc, "coef_scale": scale}, residual
+
+
+def interaction_columns(data: dict[str, Any], layout: Layout) -> np.ndarray:
+    """The map from [alpha, beta, a, lambda] to the pilot's columns
+    [1, W_fixed, T.*1{g}]: the group effects at theta_g = a + zbar_g lambda
+    (the standardised zbar of the program's z_group_std)."""
+    n_fixed = layout.groups.start  # [1, W_fixed] come first
+    out = np.zeros((layout.P, n_fixed))
+    out[:n_fixed, :n_fixed] = np.eye(n_fixed)
+    group_column = np.arange(layout.P)[layout.groups]
+    treatment = np.arange(n_fixed)[layout.treatment]
+    slope = np.arange(n_fixed)[layout.deviations]
+    z_group = np.asarray(data["z_group"], dtype=float)
+    z_mean = np.asarray(data["z_mean"], dtype=float)
+    z_scale = np.asarray(data["z_scale"], dtype=float)
+    for e, block in enumerate(layout.equations):
+        if not block.has_groups:
+            continue
+        rows = group_column[block.thetas]
+        out[rows, treatment[e]] = 1.0
+        mean, sd = z_mean[block.lambdas], z_scale[block.lambdas]
+        z_std = (z_group[block.thetas, block.lambdas] - mean) / sd
+        out[np.ix_(rows, slope[block.lambdas])] = z_std
+    return out
+
+
+def sampled_to_fixed(
+    data: dict[str, Any], layout: Layout, intercept: bool
+) -> np.ndarray:
+    """The linear map from the sampled coordinates to [alpha, beta, a, lambda]:
+    a_centred = level - c_e (alpha + xbar_e beta), lambda_std = slope -
+    lambda_control beta (``stan/common/functions.stan.j2``, a_offset and
+    lambda_offset)."""
+    K, E, L = layout.K, layout.E, layout.L
+    out = np.eye(layout.groups.start)
+    shift = np.asarray(data["treated_shift"], dtype=float)
+    xbar = np.asarray(data["x_treated_std"], dtype=float).reshape(E, K)
+    control = np.asarray(data["lambda_control"], dtype=float).reshape(L, K)
+    a, slope = layout.treatment, layout.deviations
+    if intercept:
+        out[a, layout.intercept] = -shift[:, None]
+    out[a, layout.control_columns] = -shift[:, None] * xbar
+    out[slope, layout.control_columns] = -control
+    return out

@@ -1,0 +1,154 @@
+"""The sampler's origin and units from the pilot fit (coefficient_scale)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hetfx
+from hetfx.design.build import build_design
+from hetfx.families import get_family
+from hetfx.families.units import cutpoint_units, log_phi_units
+from hetfx.program import standata
+from hetfx.program.coefficient_scale import sampler_units
+from hetfx.program.parameterization import pilot_group_estimates
+from hetfx.program.standata import build_stan_input
+
+
+def frame(n: int = 400, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "t": rng.integers(0, 2, n),
+            "z": rng.integers(0, 3, n),
+        }
+    )
+    df["y"] = 1 + 0.5 * df.x + df.t * (0.3 + 0.4 * df.z) + rng.normal(size=n)
+    return df
+
+
+def test_gaussian_pilot_gives_the_treated_level_and_its_sd():
+    """For a gaussian outcome the pilot is least squares: the treated units'
+    level (a as sampled) is their mean outcome, with sd s / sqrt(n_treated),
+    and beta_std the interaction model's coefficient of the standardised x."""
+    df = frame()
+    design = build_design("y ~ x | t : z", df, warn_groups=False)
+    family = get_family("gaussian")
+    data = build_stan_input(design, family, program="gaussian").data
+    layout = design.layout
+    pilot = family.pilot_statistics(data, layout)
+    groups = pilot_group_estimates(pilot, layout)
+    units = sampler_units(data, layout, family, pilot, groups)
+    treated = df.t.to_numpy() == 1
+    X = np.column_stack([np.ones(len(df)), df.x, df.z, df.t, df.t * df.z])
+    coef, ssr, rank, _ = np.linalg.lstsq(X, df.y, rcond=None)
+    s = np.sqrt(ssr[0] / (len(df) - rank))
+    a = layout.treatment.start
+    assert units["coef_loc"][a] == pytest.approx(
+        df.y[treated].mean() - data["y_shift"], rel=1e-9
+    )
+    assert units["coef_scale"][a] >= s / np.sqrt(treated.sum()) * (1 - 1e-9)
+    x = layout.control_columns.start  # x is the first control
+    assert units["coef_loc"][x] == pytest.approx(coef[1] * data["x_scale"][0], rel=1e-9)
+    assert units["coef_scale"][x] < 0.1
+    # three groups (z = 0, 1, 2): too few for the pilot's tau, so their weights
+    # adapt to sigma_theta and keep unit scale; centred, each is sampled in
+    # units of its pilot sd
+    assert np.all(data["pilot_variance"] > 0)
+    np.testing.assert_array_equal(units["theta_scale"], np.ones(3))
+    centred = build_stan_input(
+        design, family, parameterization="centred", program="gaussian"
+    ).data
+    units = sampler_units(centred, layout, family, pilot, groups)
+    np.testing.assert_allclose(units["theta_scale"] ** 2, groups[1])
+    assert np.all((units["theta_scale"] > 0) & (units["theta_scale"] < 1))
+
+
+def test_which_fits_sample_in_pilot_units():
+    """Row-wise fits sample in the pilot's units, with the family's own
+    parameters; fits from the priors in unit scales, and the standalone
+    programs (collapsed gaussian, categorical) read none of it."""
+    df = frame()
+    design = build_design("y ~ x | t : z", df, warn_groups=False)
+    n_fixed = design.layout.groups.start
+    student = build_stan_input(design, get_family("student_t")).data
+    assert np.all(student["coef_scale"] < 0.5)
+    # log sigma near the residual sd (1 here), in units of (2 n)^-1/2
+    assert abs(student["log_sigma_loc"]) < 0.2
+    assert student["log_sigma_scale"] == pytest.approx(1 / np.sqrt(2 * len(df)))
+    si = build_stan_input(design, get_family("student_t"), prior_only=True)
+    np.testing.assert_array_equal(si.data["coef_loc"], np.zeros(n_fixed))
+    np.testing.assert_array_equal(si.data["coef_scale"], np.ones(n_fixed))
+    np.testing.assert_array_equal(si.data["theta_scale"], np.ones(3))
+    np.testing.assert_array_equal(si.data["sigma_theta_loc"], np.zeros(1))
+    np.testing.assert_array_equal(si.data["sigma_theta_scale"], np.ones(1))
+    assert si.data["log_sigma_scale"] == 1.0
+    collapsed = build_stan_input(
+        design, get_family("gaussian"), program="gaussian_collapsed"
+    )
+    assert "coef_scale" not in collapsed.data
+    assert collapsed.data["log_sigma_scale"] == pytest.approx(1 / np.sqrt(2 * 400))
+
+
+def test_negative_binomial_shape_units():
+    """log phi starts at the counts' moment estimate, within a few of its sds
+    of the true shape."""
+    rng = np.random.default_rng(4)
+    phi, mean = 3.0, 4.0
+    y = rng.negative_binomial(phi, phi / (phi + mean), size=20_000)
+    units = log_phi_units({"y": y}, pilot=True)
+    loc, scale = units["log_phi_loc"][0], units["log_phi_scale"][0]
+    assert 0.005 < scale < 0.1
+    assert abs(loc - np.log(phi)) < 4 * scale
+    assert log_phi_units({"y": y}, pilot=None)["log_phi_scale"][0] == 1.0
+
+
+def test_cutpoint_units_rebuild_the_cumulative_logits():
+    counts = np.array([[30.0, 0, 0, 0], [0, 50, 0, 0], [0, 0, 15, 5]])
+    units = cutpoint_units({"counts": counts}, pilot=True)
+    share = np.cumsum(counts.sum(0))[:-1] / counts.sum()
+    loc = units["cutpoint_loc"]
+    cut = np.cumsum(np.r_[loc[0], np.exp(loc[1:])])
+    np.testing.assert_allclose(cut, np.log(share / (1 - share)))
+    assert units["cutpoint_scale"][0] == pytest.approx(
+        1 / np.sqrt(100 * share[0] * (1 - share[0]))
+    )
+    assert np.all(units["cutpoint_scale"] > 0)
+
+
+@pytest.mark.parametrize(
+    "family", ["bernoulli", "negative_binomial", "ordinal", "student_t"]
+)
+def test_pilot_units_leave_the_posterior_unchanged(family, monkeypatch):
+    """The offsets and multipliers are affine maps fixed by the data: the
+    posterior with the pilot's units matches the one with unit scales within
+    Monte Carlo error."""
+    sim = hetfx.datasets.simulate(
+        n=1200, n_modifiers=2, n_controls=2, family=family, seed=5
+    )
+    model = hetfx.HetModel(sim.formula, family=sim.family_object, backend="pystan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scaled = model.fit(sim.data, seed=3)
+        monkeypatch.setattr(
+            standata,
+            "sampler_units",
+            lambda data, layout, family, *args: sampler_units(data, layout, family),
+        )
+        unit = model.fit(sim.data, seed=3)
+    assert scaled.info["rows"] == unit.info["rows"]
+    names = ["beta", "a", "lambda", "theta", "sigma_theta", *model.family.params]
+    for name in names:
+        first = scaled.idata.posterior[name]
+        second = unit.idata.posterior[name]
+        mean_1 = first.mean(("chain", "draw")).values
+        mean_2 = second.mean(("chain", "draw")).values
+        sd = np.sqrt(
+            first.var(("chain", "draw")).values + second.var(("chain", "draw")).values
+        )
+        # each mean's Monte Carlo error is below sd / sqrt(ESS) with ESS >= 400
+        assert np.all(np.abs(mean_1 - mean_2) < 5 * sd / np.sqrt(400)), name
