@@ -83,9 +83,8 @@ def cutpoint_units(data: dict[str, Any], pilot: Any) -> dict[str, np.ndarray]:
     loc, scale = cut.copy(), np.sqrt(variance)
     gap = np.diff(cut)
     gap_variance = variance[1:] + variance[:-1] - 2 / (n * (1 - share[:-1]) * share[1:])
-    ok = (gap > 0) & (gap_variance > 0)
-    loc[1:] = np.where(ok, np.log(np.where(ok, gap, 1.0)), 0.0)
-    scale[1:] = np.where(
-        ok, np.sqrt(np.abs(gap_variance)) / np.where(ok, gap, 1.0), 1.0
-    )
+    ok = (gap > 0) & (gap_variance > 0)  # else the unit scale
+    gap, gap_variance = np.where(ok, gap, 1.0), np.where(ok, gap_variance, 1.0)
+    loc[1:] = np.where(ok, np.log(gap), 0.0)
+    scale[1:] = np.where(ok, np.sqrt(gap_variance) / gap, 1.0)
     return {"cutpoint_loc": loc, "cutpoint_scale": scale}

@@ -210,7 +210,9 @@ def build_stan_input(
     pilot = None
     if pilot_units or (parameterization == "auto" and layout.G):
         pilot = family.pilot_statistics(data, layout)
-    pilot_groups = pilot_group_estimates(pilot, layout) if pilot and layout.G else None
+    pilot_groups = None
+    if pilot is not None and layout.G:
+        pilot_groups = pilot_group_estimates(pilot, layout)
     data["noncentred"], data["pilot_variance"], form = choose_form(
         parameterization, data, layout, pilot_groups
     )
