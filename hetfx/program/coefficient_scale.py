@@ -25,6 +25,7 @@ import numpy as np
 from hetfx.program.parameterization import (
     RELIABLE_DF,
     between_group_variance,
+    pilot_least_squares,
     residual_df,
 )
 
@@ -32,9 +33,6 @@ if TYPE_CHECKING:
     from hetfx.design.layout import Layout
     from hetfx.families import Family
     from hetfx.families.base import PilotStatistics
-
-# eigenvalues of the pilot's information below this share of the largest are 0
-RCOND = 1e-10
 
 
 def sampler_units(
@@ -153,14 +151,7 @@ def coefficient_scale(
     )
     info = to_columns.T @ pilot.gram @ to_columns
     cross = to_columns.T @ pilot.cross
-    inverse = np.linalg.pinv(info, rcond=RCOND, hermitian=True)
-    estimate = inverse @ cross
-    residual = 1.0
-    if pilot.estimate_scale:
-        values = np.linalg.eigvalsh(info)
-        rank = int((values > RCOND * max(values.max(), 0.0)).sum())
-        ssr = max(pilot.zwz - float(estimate @ cross), 0.0)
-        residual = ssr / max(pilot.n_units - rank, 1.0)
+    estimate, inverse, residual = pilot_least_squares(pilot, info, cross)
     variance = residual * np.diag(inverse)
     known = np.isfinite(estimate) & np.isfinite(variance) & (variance > 0)
     loc[known] = estimate[known]

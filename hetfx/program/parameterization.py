@@ -160,19 +160,30 @@ def pilot_group_estimates(
     pilot: PilotStatistics, layout: Layout
 ) -> tuple[np.ndarray, np.ndarray]:
     """No-pooling estimates of theta and their sampling variances (length G)."""
-    # columns that are zero in W (the T of an equation with groups) are zero up
-    # to rounding in the partitioned statistics: one relative cut-off for both
-    inverse = np.linalg.pinv(pilot.gram, rcond=PILOT_RCOND, hermitian=True)
-    coef = inverse @ pilot.cross
-    scale = 1.0
-    if pilot.estimate_scale:
-        values = np.linalg.eigvalsh(pilot.gram)
-        rank = int((values > PILOT_RCOND * max(values.max(), 0.0)).sum())
-        ssr = max(pilot.zwz - float(coef @ pilot.cross), 0.0)
-        scale = ssr / max(pilot.n_units - rank, 1.0)
+    coef, inverse, scale = pilot_least_squares(pilot, pilot.gram, pilot.cross)
     groups = layout.groups
     variance = scale * np.diag(inverse)[groups]
     return coef[groups], np.maximum(variance, 1e-12)
+
+
+def pilot_least_squares(
+    pilot: PilotStatistics, gram: np.ndarray, cross: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The pilot's weighted least squares on its statistics ``gram`` and
+    ``cross`` (the pilot's own, or mapped to other coefficients): the estimate,
+    the pseudo-inverse of ``gram`` and the residual variance (1 where the
+    weights are the Fisher information)."""
+    # columns that are zero in W (the T of an equation with groups) are zero up
+    # to rounding in the partitioned statistics: one relative cut-off for both
+    inverse = np.linalg.pinv(gram, rcond=PILOT_RCOND, hermitian=True)
+    coef = inverse @ cross
+    scale = 1.0
+    if pilot.estimate_scale:
+        values = np.linalg.eigvalsh(gram)
+        rank = int((values > PILOT_RCOND * max(values.max(), 0.0)).sum())
+        ssr = max(pilot.zwz - float(coef @ cross), 0.0)
+        scale = ssr / max(pilot.n_units - rank, 1.0)
+    return coef, inverse, scale
 
 
 def between_group_variance(b: np.ndarray, v: np.ndarray, zbar: np.ndarray) -> float:
