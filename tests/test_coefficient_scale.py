@@ -55,17 +55,27 @@ def test_gaussian_pilot_gives_the_treated_level_and_its_sd():
     x = layout.control_columns.start  # x is the first control
     assert units["coef_loc"][x] == pytest.approx(coef[1] * data["x_scale"][0], rel=1e-9)
     assert units["coef_scale"][x] < 0.1
-    # three groups (z = 0, 1, 2): too few for the pilot's tau, so their weights
-    # adapt to sigma_theta and keep unit scale; centred, each is sampled in
-    # units of its pilot sd
-    assert np.all(data["pilot_variance"] > 0)
+    # three groups (z = 0, 1, 2), each sampled around its conditional
+    # posterior: least squares with a column per group fits each group's
+    # treated rows exactly on average, so the pilot's treated level is their
+    # mean outcome, and the variance given the other coefficients is the
+    # residual variance over the group's treated count
+    group_of = design.group_table()["z"].to_numpy()
+    counts = np.array([(treated & (df.z == z)).sum() for z in group_of])
+    means = np.array([df.y[treated & (df.z == z)].mean() for z in group_of])
+    np.testing.assert_allclose(units["theta_level"], means - data["y_shift"], rtol=1e-9)
+    residual = data["pilot_variance"] * counts
+    np.testing.assert_allclose(residual, residual[0], rtol=1e-9)
+    assert 0.7 < residual[0] < 1.3  # the simulated noise variance is 1
     np.testing.assert_array_equal(units["theta_scale"], np.ones(3))
+    # forced centred: no conditional form; each group in units of its pilot sd
     centred = build_stan_input(
         design, family, parameterization="centred", program="gaussian"
     ).data
     units = sampler_units(centred, layout, family, pilot, groups)
-    np.testing.assert_allclose(units["theta_scale"] ** 2, groups[1])
+    np.testing.assert_allclose(units["theta_scale"] ** 2, groups.variance)
     assert np.all((units["theta_scale"] > 0) & (units["theta_scale"] < 1))
+    np.testing.assert_array_equal(units["theta_level"], np.zeros(3))
 
 
 def test_which_fits_sample_in_pilot_units():
@@ -152,3 +162,75 @@ def test_pilot_units_leave_the_posterior_unchanged(family, monkeypatch):
         )
         # each mean's Monte Carlo error is below sd / sqrt(ESS) with ESS >= 400
         assert np.all(np.abs(mean_1 - mean_2) < 5 * sd / np.sqrt(400)), name
+
+
+def test_group_effects_prior_stays_exact_at_tiny_sigma_theta(bernoulli_model):
+    """group_effects_lp standardises the group effects without forming
+    theta_g - mu_g, which rounds to 0 once sigma_theta is below mu_g's
+    precision: there the prior of theta_raw must not vanish. Between two tiny
+    sigma_theta the log density changes by the log-scale Jacobian alone (the
+    likelihood sees theta_g = mu_g, the prior of sigma_theta is flat near 0)."""
+    import stan
+    from hetfx.backends.pystan_backend import to_pystan_data
+
+    formula, frame = hetfx.datasets.robustness_design("rich8", "bernoulli", 1)
+    model = hetfx.HetModel(formula, family="bernoulli", backend="pystan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        design = build_design(formula, frame)
+    si = build_stan_input(design, model.family, program=model.program_name)
+    assert (si.data["pilot_variance"] > 0).all()  # the conditional form
+    posterior = stan.build(model.program, data=to_pystan_data(si.data), random_seed=1)
+    layout = design.layout
+    values = {
+        "alpha_raw": float(si.data["coef_loc"][0]),
+        "beta_std": si.data["coef_loc"][layout.control_columns].tolist(),
+        "log_sigma_theta": [0.0],
+        "a_centred": [0.3],
+        "lambda_std": [0.1] * layout.L,
+        "theta_raw": [1.5, -1.5] * (layout.G // 2),
+        "sd_factor": [],
+        "b": [],
+    }
+    log_density = {}
+    for log_sigma in (-30.0, -45.0, -60.0):
+        values["log_sigma_theta"] = [log_sigma]
+        point = posterior.unconstrain_pars(values)
+        log_density[log_sigma] = posterior.log_prob(point, adjust_transform=False)
+    # sum(theta_raw^2) / 2 = 9 would appear as a jump if the prior vanished
+    assert log_density[-45.0] - log_density[-30.0] == pytest.approx(-15.0, abs=1e-6)
+    assert log_density[-60.0] - log_density[-45.0] == pytest.approx(-15.0, abs=1e-6)
+
+
+def test_gaussian_group_effects_sample_as_standard_normals(
+    uncollapsed_gaussian_model,
+):
+    """For a gaussian outcome each group effect's conditional posterior given
+    sigma_theta, a, lambda, alpha and beta is the normal its pilot estimate
+    implies (up to sigma against the pilot's residual sd): theta_raw is then
+    N(0, 1) a posteriori and unrelated to sigma_theta, the funnel gone."""
+    rng = np.random.default_rng(11)
+    n = 1800
+    df = pd.DataFrame(
+        {
+            "x1": rng.normal(size=n),
+            "x2": rng.normal(size=n),
+            "treat": rng.integers(0, 2, n),
+            "z1": rng.integers(0, 3, n),
+            "z2": rng.integers(0, 2, n),
+        }
+    )
+    deviation = rng.normal(0, 0.3, size=(3, 2))[df.z1, df.z2]
+    effect = 0.4 + 0.2 * df.z1 - 0.3 * df.z2 + deviation
+    df["y"] = 0.5 * df.x1 - df.x2 + df.treat * effect + rng.normal(size=n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = uncollapsed_gaussian_model.fit(df, seed=4)
+    assert fit.info["program"] == "gaussian"
+    raw = fit.idata.posterior["theta_raw"].values.reshape(-1, 6)
+    log_sigma = np.log(fit.idata.posterior["sigma_theta"].values.ravel())
+    assert np.all(np.abs(raw.mean(axis=0)) < 0.1)
+    assert np.all((raw.std(axis=0) > 0.9) & (raw.std(axis=0) < 1.1))
+    for g in range(6):
+        for value in (raw[:, g], raw[:, g] ** 2):
+            assert abs(np.corrcoef(log_sigma, value)[0, 1]) < 0.1

@@ -59,7 +59,8 @@ def test_collapsed_and_uncollapsed_programs_agree(
         _agree(getattr(collapsed, table)(), getattr(full, table)(), table)
     assert collapsed.diagnostics()["divergences"] == 0
     # the same names as the gaussian program, so every table and tool works
-    assert set(full.idata.posterior.data_vars) - {"theta_free"} <= set(
+    sampled = {"theta_free", "theta_raw"}  # the group effects as sampled
+    assert set(full.idata.posterior.data_vars) - sampled <= set(
         collapsed.idata.posterior.data_vars
     )
 

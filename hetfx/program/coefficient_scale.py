@@ -24,6 +24,7 @@ import numpy as np
 
 from hetfx.program.parameterization import (
     RELIABLE_DF,
+    PilotGroups,
     between_group_variance,
     pilot_least_squares,
     residual_df,
@@ -40,16 +41,18 @@ def sampler_units(
     layout: Layout,
     family: Family,
     pilot: PilotStatistics | None = None,
-    pilot_groups: tuple[np.ndarray, np.ndarray] | None = None,
+    pilot_groups: PilotGroups | None = None,
 ) -> dict[str, Any]:
     """The Stan data of the sampler's origin and units: ``coef_loc`` and
-    ``coef_scale`` (:func:`coefficient_scale`), ``sigma_theta_loc`` and
-    ``sigma_theta_scale`` (:func:`hierarchy_units`), ``theta_scale`` (each
-    group effect's pilot sd, its unit where it is centred: its multiplier is
-    sigma_theta^w_g theta_scale_g^(1 - w_g); 1 where w_g adapts to
-    sigma_theta) and the family's own
+    ``coef_scale`` (:func:`coefficient_scale`), ``sigma_theta_loc``,
+    ``sigma_theta_scale``, ``group_variance`` and ``spread_reference``
+    (:func:`hierarchy_units`), ``theta_level`` (the pilot's treated level of
+    each group sampled around its conditional posterior, where
+    ``pilot_variance`` > 0; :func:`treated_levels`), ``theta_scale`` (the
+    pilot sd of the other groups, their unit where centred: multiplier
+    sigma_theta^w_g theta_scale_g^(1 - w_g)) and the family's own
     (:meth:`hetfx.families.Family.parameter_units`). Without a pilot (sampling
-    from the priors) every scale is 1 and the coefficients' origin 0.
+    from the priors) every scale is 1 and every origin 0.
 
     Parameters
     ----------
@@ -58,22 +61,46 @@ def sampler_units(
     layout : Layout
     family : Family
     pilot : PilotStatistics, optional
-    pilot_groups : (ndarray, ndarray), optional
-        The pilot's estimates of theta and their variances
+    pilot_groups : PilotGroups, optional
+        The pilot's estimates of theta
         (:func:`hetfx.program.parameterization.pilot_group_estimates`).
     """
     units, residual = coefficient_scale(data, layout, pilot, family.intercept)
     units["theta_scale"] = np.ones(layout.G)
+    units["theta_level"] = np.zeros(layout.G)
     units["sigma_theta_loc"] = np.zeros(layout.E)
     units["sigma_theta_scale"] = np.ones(layout.E)
+    units["group_variance"] = np.zeros(layout.E)
+    units["spread_reference"] = np.ones(layout.E)
     if pilot is not None and pilot_groups is not None:
-        # a group whose weight w_g adapts to sigma_theta keeps unit scale: there
-        # sd_g^(1 - w_g) would bend the map from u_g to theta_g, not rescale it
-        adaptive = np.asarray(data["pilot_variance"]) > 0
-        units["theta_scale"] = np.where(adaptive, 1.0, np.sqrt(pilot_groups[1]))
+        # a group sampled around its conditional posterior (pilot_variance > 0)
+        # has its own unit there; the others' unit where centred is the pilot sd
+        conditional = np.asarray(data["pilot_variance"]) > 0
+        units["theta_scale"] = np.where(
+            conditional, 1.0, np.sqrt(pilot_groups.variance)
+        )
+        units["theta_level"] = np.where(
+            conditional, treated_levels(data, pilot_groups, family.intercept), 0.0
+        )
         hierarchy_units(units, data, layout, pilot_groups)
     units.update(family.parameter_units(data, pilot, residual))
     return units
+
+
+def treated_levels(
+    data: dict[str, Any], pilot_groups: PilotGroups, intercept: bool
+) -> np.ndarray:
+    """The pilot's estimate of each group's treated level, base_g + theta_g with
+    base_g = c (alpha + xbar_g beta_std) (treated_base): the data pin the
+    level down apart from alpha and beta."""
+    base = pilot_groups.base
+    shift = np.asarray(data["theta_shift"], dtype=float)
+    x_group = np.asarray(data["x_group_std"], dtype=float)
+    alpha = base[0] if intercept else 0.0
+    beta = base[1:]
+    return shift * (alpha + x_group.reshape(len(shift), len(beta)) @ beta) + (
+        pilot_groups.estimate
+    )
 
 
 def hierarchy_units(
@@ -83,7 +110,10 @@ def hierarchy_units(
     pilot_groups: tuple[np.ndarray, np.ndarray],
 ) -> None:
     """Per equation with group deviations, from the pilot estimates b_g (sampling
-    variances v_g) and their spread tau (DerSimonian-Laird): log sigma_theta in
+    variances v_g) and their spread tau (DerSimonian-Laird): the mean v_e of
+    v_g and v_e + tau^2 (``group_variance``, ``spread_reference``: a and lambda
+    are sampled in units scaled by sqrt((sigma_theta^2 + v_e) / (v_e + tau^2)),
+    tau taken as 0 where it is not trusted), log sigma_theta in
     units of its sd, about (2 sum_g B_g^2)^-1/2 with B_g = tau^2 / (tau^2 + v_g)
     (at most 1, the unit scale, when the groups say little), and the sd of a and
     lambda at least that of the meta-regression of b_g on [1, zbar_g] with
@@ -92,7 +122,7 @@ def hierarchy_units(
     fewer than ``RELIABLE_DF`` residual degrees of freedom (where the weights
     adapt to sigma_theta: sigma_theta's posterior then spans both regimes).
     Updates ``units`` in place."""
-    estimate, variance = pilot_groups
+    estimate, variance = pilot_groups.estimate, pilot_groups.variance
     deviations = data.get("deviations", [1] * layout.E)
     z_mean = np.asarray(data["z_mean"], dtype=float)
     z_scale = np.asarray(data["z_scale"], dtype=float)
@@ -103,8 +133,10 @@ def hierarchy_units(
         b, v = estimate[block.thetas], variance[block.thetas]
         zbar = z_group[block.thetas, block.lambdas]
         tau2 = between_group_variance(b, v, zbar)
+        units["group_variance"][e] = units["spread_reference"][e] = np.mean(v)
         if tau2 <= 0 or residual_df(zbar) < RELIABLE_DF:
             continue  # tau says little (as for the weights): unit scales
+        units["spread_reference"][e] += tau2
         shrink = tau2 / (tau2 + v)
         units["sigma_theta_loc"][e] = 0.5 * np.log(tau2)
         units["sigma_theta_scale"][e] = min(1.0, 1 / np.sqrt(2 * np.sum(shrink**2)))

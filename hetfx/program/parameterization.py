@@ -1,4 +1,4 @@
-"""The centred or non-centred form of each group effect, chosen by information.
+"""The form in which each group effect is sampled, chosen by information.
 
 A group effect the data pin down samples best centred (theta_g itself); one the
 data say little about samples best non-centred, as
@@ -12,20 +12,25 @@ mu_g independent a posteriori given sigma_theta.
 step from the intercept-only model on the Stan data
 (:meth:`hetfx.families.Family.pilot_statistics`), and the method-of-moments
 (DerSimonian-Laird) estimate tau^2 of the spread of the pilot estimates around
-a weighted regression on [1, zbar_g]. With at least ``RELIABLE_DF`` residual
-degrees of freedom tau^2 is trusted and w_g = v_g / (v_g + tau^2) is fixed.
-With fewer (a handful of groups: sigma_theta's posterior then spans both
-regimes) the program uses the weight at the current sigma_theta instead, a
-valid change of variables since given sigma_theta the map from u_g to theta_g
-is affine: a group moves towards the centred form where the posterior puts
-sigma_theta above its sampling sd, towards the non-centred one below. The
-weights are data, so one compiled program serves every choice; ``fit.info``
-counts the groups that are mostly centred at tau (v_g < tau^2).
+a weighted regression on [1, zbar_g]. The row-wise programs go one step
+further and sample every group effect around its conditional posterior under a
+gaussian likelihood with the pilot's estimate: theta_g = w_g mu_g + (1 - w_g)
+(l_g - base_g) + (1 / sigma_theta^2 + 1 / v_g)^-1/2 u_g at the current
+sigma_theta, with l_g the pilot's treated level and v_g the variance of its
+estimate given the other coefficients (``stan/common/functions.stan.j2``,
+group_effects_lp). Given sigma_theta the map is affine, so the change of
+variables is exact; for a gaussian likelihood u_g is then N(0, 1) whatever
+sigma_theta, which removes the funnel between them. The categorical program
+keeps the partially non-centred form: fixed weights w_g = v_g / (v_g + tau^2)
+where tau^2 rests on at least ``RELIABLE_DF`` residual degrees of freedom, the
+weight at the current sigma_theta where it rests on fewer. The weights are
+data, so one compiled program serves every choice; ``fit.info`` counts the
+groups that are mostly centred at tau (v_g < tau^2).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -43,10 +48,11 @@ RELIABLE_DF = 10
 # Default adapt_delta. The collapsed gaussian program samples sigma and
 # sigma_theta alone: the half-normal tails of sigma_theta are steep on the log
 # scale, and a smaller step costs little there (a gradient is one Cholesky
-# factor of an F x F matrix). Non-centred (or adaptive) group effects with
-# deviations meet sigma_theta's funnel, where Stan's usual 0.8 leaves a few
-# divergent transitions on bernoulli designs with many small or mixed groups
-# (rstanarm uses 0.95 for its hierarchical models); centred groups keep 0.8.
+# factor of an F x F matrix). Where the pilot puts some group with deviations
+# mostly non-centred (w_g > 0.5 at tau: sigma_theta's posterior reaches
+# towards 0, and its log has a long tail), Stan's usual 0.8 leaves a few
+# divergent transitions on bernoulli designs with few or many small groups
+# (rstanarm uses 0.95 for its hierarchical models); elsewhere 0.8.
 COLLAPSED_ADAPT_DELTA = 0.95
 FUNNEL_ADAPT_DELTA = 0.9
 ADAPT_DELTA = 0.8
@@ -60,16 +66,13 @@ def default_adapt_delta(collapsed: bool, data: dict[str, Any]) -> float:
     collapsed : bool
         The collapsed gaussian program runs.
     data : dict
-        The Stan data (``noncentred``, ``pilot_variance``, ``group_eq``,
-        ``deviations``).
+        The Stan data (``noncentred``, ``group_eq``, ``deviations``).
     """
     if collapsed:
         return COLLAPSED_ADAPT_DELTA
     group_eq = np.asarray(data["group_eq"], dtype=int) - 1
     deviates = np.asarray(data["deviations"], dtype=bool)[group_eq]
-    funnel = (np.asarray(data["noncentred"]) > 0.5) | (
-        np.asarray(data["pilot_variance"]) > 0
-    )
+    funnel = np.asarray(data["noncentred"]) > 0.5
     return FUNNEL_ADAPT_DELTA if bool(np.any(funnel & deviates)) else ADAPT_DELTA
 
 
@@ -99,7 +102,8 @@ def choose(
     parameterization: str,
     data: dict[str, Any],
     layout: Layout,
-    pilot_groups: tuple[np.ndarray, np.ndarray] | None,
+    pilot_groups: PilotGroups | None,
+    conditional: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """The Stan data ``noncentred`` and ``pilot_variance`` (one value per group)
     and a note for ``fit.info``.
@@ -115,16 +119,21 @@ def choose(
     data : dict
         The Stan data.
     layout : Layout
-    pilot_groups : (ndarray, ndarray) or None
-        The pilot's estimates of theta and their variances
-        (:func:`pilot_group_estimates`); needed for ``"auto"`` with groups.
+    pilot_groups : PilotGroups or None
+        The pilot's estimates of theta (:func:`pilot_group_estimates`); needed
+        for ``"auto"`` with groups.
+    conditional : bool
+        The program samples each group effect around its conditional posterior
+        (``stan/hetfx.stan.j2``): every group with deviations then gets the
+        variance of its pilot estimate given the other coefficients, whatever
+        the residual degrees of freedom.
     """
     G = layout.G
     weights = np.full(G, 0.0 if parameterization == "centred" else 1.0)
     variances = np.zeros(G)
     if parameterization != "auto" or G == 0:
         return weights, variances, {"parameterization": parameterization}
-    estimate, variance = pilot_groups
+    estimate, variance = pilot_groups.estimate, pilot_groups.variance
     tau = []
     with_deviations = data.get("deviations", [1] * layout.E)
     for block, deviates in zip(layout.equations, with_deviations, strict=True):
@@ -135,7 +144,9 @@ def choose(
         tau2 = between_group_variance(estimate[rows], variance[rows], zbar)
         tau.append(float(np.sqrt(tau2)))
         weights[rows] = variance[rows] / (variance[rows] + tau2)
-        if residual_df(zbar) < RELIABLE_DF:  # tau^2 says little: adapt in Stan
+        if conditional:
+            variances[rows] = pilot_groups.information_variance[rows]
+        elif residual_df(zbar) < RELIABLE_DF:  # tau^2 says little: adapt in Stan
             variances[rows] = variance[rows]
     centred = int((weights < 0.5).sum())
     return (
@@ -156,14 +167,36 @@ def residual_df(zbar: np.ndarray) -> int:
     return len(zbar) - int(np.linalg.matrix_rank(X))
 
 
-def pilot_group_estimates(
-    pilot: PilotStatistics, layout: Layout
-) -> tuple[np.ndarray, np.ndarray]:
-    """No-pooling estimates of theta and their sampling variances (length G)."""
+class PilotGroups(NamedTuple):
+    """The pilot's no-pooling estimates of the group effects (length G each).
+
+    ``estimate`` and ``variance``: theta_g and its sampling variance (for
+    tau); ``information_variance``: the variance of theta_g given the other
+    coefficients, one over the information of the group's treated rows (the
+    residual variance over their summed weights); ``base``: the pilot's
+    estimate of [alpha, beta_std], which fixes the group's treated level.
+    """
+
+    estimate: np.ndarray
+    variance: np.ndarray
+    information_variance: np.ndarray
+    base: np.ndarray
+
+
+def pilot_group_estimates(pilot: PilotStatistics, layout: Layout) -> PilotGroups:
+    """No-pooling estimates of theta, their sampling variances and the
+    variances given the other coefficients (:class:`PilotGroups`)."""
     coef, inverse, scale = pilot_least_squares(pilot, pilot.gram, pilot.cross)
     groups = layout.groups
     variance = scale * np.diag(inverse)[groups]
-    return coef[groups], np.maximum(variance, 1e-12)
+    information = np.diag(pilot.gram)[groups]
+    given_rest = np.where(information > 0, scale / np.maximum(information, 1e-300), 0)
+    return PilotGroups(
+        coef[groups],
+        np.maximum(variance, 1e-12),
+        np.maximum(given_rest, 1e-12),
+        coef[: layout.treatment.start],
+    )
 
 
 def pilot_least_squares(

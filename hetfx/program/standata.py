@@ -214,7 +214,7 @@ def build_stan_input(
     if pilot is not None and layout.G:
         pilot_groups = pilot_group_estimates(pilot, layout)
     data["noncentred"], data["pilot_variance"], form = choose_form(
-        parameterization, data, layout, pilot_groups
+        parameterization, data, layout, pilot_groups, conditional=row_wise
     )
     if pilot_units:
         data.update(sampler_units(data, layout, family, pilot, pilot_groups))
