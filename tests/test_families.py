@@ -109,6 +109,44 @@ def test_bernoulli_response_ate_matches_difference_in_means(bernoulli_model):
     assert by["mean"].between(-1, 1).all()
 
 
+def test_bernoulli_rows_merge_only_where_it_pays():
+    """Merged bernoulli rows become binomial counts, whose likelihood costs
+    more a row than one trial's (bernoulli_logit_glm): a design whose rows
+    repeat a little keeps one row per unit, one whose rows repeat a lot is
+    merged. Binomial rows with more trials always merge."""
+    from hetfx.families.binomial import BERNOULLI_ROW_COST
+    from hetfx.program.standata import build_stan_input
+
+    rng = np.random.default_rng(2)
+    n = 600
+    df = pd.DataFrame(
+        {
+            "x": rng.normal(size=n).round(2),  # a few repeated rows
+            "t": rng.integers(0, 2, n),
+            "z1": rng.integers(0, 2, n),
+            "z2": rng.integers(0, 2, n),
+            "k": rng.integers(1, 4, n),
+        }
+    )
+    df["y"] = rng.integers(0, 2, n)
+    design = build_design("y ~ x | t : z1 + z2", df, warn_groups=False)
+    bernoulli = build_stan_input(design, get_family("bernoulli"))
+    distinct = len(df.drop_duplicates(["x", "t", "z1", "z2"]))
+    assert BERNOULLI_ROW_COST * n < distinct < n  # merging would not pay
+    assert bernoulli.data["N"] == n and set(bernoulli.data["trials"]) == {1}
+    df["x"] = df["x"] > 0  # now the rows repeat a lot
+    design = build_design("y ~ x | t : z1 + z2", df, warn_groups=False)
+    bernoulli = build_stan_input(design, get_family("bernoulli"))
+    assert bernoulli.data["N"] == 16 and bernoulli.data["trials"].sum() == n
+    df["x"] = rng.normal(size=n).round(2)
+    df["y"] = df["y"] * df["k"]
+    design = build_design(
+        "y ~ x | t : z1 + z2", df, warn_groups=False, extra_variables=("k",)
+    )
+    binomial = build_stan_input(design, get_family("binomial", trials="k"))
+    assert binomial.data["N"] < n
+
+
 @pytest.mark.sampling
 def test_aggregated_and_row_wise_bernoulli_agree(bernoulli_model):
     sim = hetfx.datasets.simulate(

@@ -158,7 +158,9 @@ class Family:
         rows = row_data(design, sc)
         sums = self.row_sums(design, y, levels)
         if aggregate and self.exact_aggregation:
-            rows, sums = merge_rows(rows, sums)
+            merged_rows, merged_sums = merge_rows(rows, sums)
+            if self.merging_pays(rows.n, merged_rows.n, sums):
+                rows, sums = merged_rows, merged_sums
         if self.segment_likelihood(sums):
             rows, sums = by_segment(rows, sums)
         data = {"y_shift": 0.0, **rows.stan_data(), **self.outcome_data(sums, levels)}
@@ -168,6 +170,11 @@ class Family:
         if levels is not None:
             info["levels"] = list(levels)
         return data, {}, info
+
+    def merging_pays(self, n: int, merged: int, sums: dict[str, np.ndarray]) -> bool:
+        """Whether the likelihood of ``merged`` distinct rows costs less than
+        that of the ``n`` rows ``sums`` describes: always, by default."""
+        return True
 
     def segment_likelihood(self, sums: dict[str, np.ndarray]) -> bool:
         """Whether the program may take these rows by segment (runs of rows

@@ -10,6 +10,12 @@ import numpy as np
 from hetfx.errors import DataError, OptionError
 from hetfx.families.base import Family, check_counts
 
+# A bernoulli row's likelihood and gradient against a binomial row's (one exp and
+# one log1p against two of each): 12.9 s against 19.9 s for the N = 5,000
+# bernoulli benchmark (docs/performance.md). Merging repeated bernoulli rows
+# into binomial counts pays only where it leaves fewer rows than this share.
+BERNOULLI_ROW_COST = 0.65
+
 
 @dataclass(frozen=True)
 class Binomial(Family):
@@ -37,6 +43,12 @@ class Binomial(Family):
 
     def segment_likelihood(self, sums):
         return "y" in sums  # unweighted: successes and trials per row
+
+    def merging_pays(self, n, merged, sums):
+        # rows of one trial each take bernoulli_logit_glm, whose row costs
+        # about BERNOULLI_ROW_COST of a binomial row (stan/families/binomial)
+        one_trial = "trials" in sums and bool(np.all(sums["trials"] == 1))
+        return not one_trial or merged < BERNOULLI_ROW_COST * n
 
     def _trials(self, extras, n: int) -> np.ndarray:
         return extras[self.trials] if self.trials else np.ones(n)
