@@ -107,7 +107,7 @@ def hierarchy_units(
     units: dict[str, np.ndarray],
     data: dict[str, Any],
     layout: Layout,
-    pilot_groups: tuple[np.ndarray, np.ndarray],
+    pilot_groups: PilotGroups,
 ) -> None:
     """Per equation with group deviations, from the pilot estimates b_g (sampling
     variances v_g) and their spread tau (DerSimonian-Laird): the mean v_e of
@@ -119,8 +119,8 @@ def hierarchy_units(
     lambda at least that of the meta-regression of b_g on [1, zbar_g] with
     weights 1 / (v_g + tau^2): with centred groups the data inform a and lambda
     only through the groups' spread. Unit scales where tau is 0 or rests on
-    fewer than ``RELIABLE_DF`` residual degrees of freedom (where the weights
-    adapt to sigma_theta: sigma_theta's posterior then spans both regimes).
+    fewer than ``RELIABLE_DF`` residual degrees of freedom (sigma_theta's
+    posterior then spans both regimes).
     Updates ``units`` in place."""
     estimate, variance = pilot_groups.estimate, pilot_groups.variance
     deviations = data.get("deviations", [1] * layout.E)

@@ -78,6 +78,8 @@ def default_adapt_delta(collapsed: bool, data: dict[str, Any]) -> float:
 
 # eigenvalues of the pilot's gram matrix below this share of the largest are 0
 PILOT_RCOND = 1e-10
+# the variance given to a group estimate without information
+NO_INFORMATION_VARIANCE = 1e6
 NAMES = {
     "noncentred": "noncentred",
     "noncentered": "noncentred",
@@ -190,7 +192,10 @@ def pilot_group_estimates(pilot: PilotStatistics, layout: Layout) -> PilotGroups
     groups = layout.groups
     variance = scale * np.diag(inverse)[groups]
     information = np.diag(pilot.gram)[groups]
-    given_rest = np.where(information > 0, scale / np.maximum(information, 1e-300), 0)
+    # a group without information (zero weights) is sampled non-centred
+    given_rest = np.full(len(information), NO_INFORMATION_VARIANCE)
+    informed = information > 0
+    given_rest[informed] = scale / information[informed]
     return PilotGroups(
         coef[groups],
         np.maximum(variance, 1e-12),
