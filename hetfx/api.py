@@ -59,9 +59,9 @@ def fit(
     prior_only : bool
         Sample from the priors alone.
     **sampler_options
-        ``adapt_delta`` (default 0.8; 0.9 where group effects are non-centred,
-        0.95 for the collapsed gaussian program), ``max_treedepth``,
-        ``show_progress``, ``cores``.
+        ``adapt_delta`` (default 0.8; 0.9 where group effects are non-centred
+        and too few groups inform sigma_theta, 0.95 for the collapsed gaussian
+        program), ``max_treedepth``, ``show_progress``, ``cores``.
 
     Returns
     -------

@@ -281,7 +281,8 @@ class HetModel:
             Sum binomial rows whose design repeats exactly (exact; faster).
         **sampler
             ``adapt_delta`` (default 0.8; 0.9 where group effects are
-            non-centred, 0.95 for the collapsed gaussian program),
+            non-centred and too few groups inform sigma_theta, 0.95 for the
+            collapsed gaussian program),
             ``max_treedepth``, ``show_progress``, ``cores``.
 
         Returns

@@ -195,7 +195,6 @@ def sampled_value(name: str, posterior, draw: int) -> list:
     if name in posterior:
         return posterior[name].values[0, draw].tolist()
     reported = {
-        "log_sigma_theta": "sigma_theta",
         "log_sigma": "sigma",
         "log_phi": "phi",
         "cutpoints_free": "cutpoints_raw",
@@ -223,7 +222,14 @@ def short_fit(model, data):
 
 
 # the Stan data that fix where theta_raw puts each group effect (group_effects_lp)
-GROUP_COORDINATES = ("theta_level", "pilot_variance", "noncentred", "theta_scale")
+# and where sigma_theta_free puts sigma_theta (pooling_scale)
+GROUP_COORDINATES = (
+    "theta_level",
+    "pilot_variance",
+    "noncentred",
+    "theta_scale",
+    "sigma_theta_reference",
+)
 
 
 def check_likelihood(model, fit, merged, one_by_one, numpy_ll, draws=(0, 9, 19)):
@@ -232,7 +238,8 @@ def check_likelihood(model, fit, merged, one_by_one, numpy_ll, draws=(0, 9, 19))
     e.g. the binomial coefficient of merged rows, may differ, so differences
     between draws are compared."""
     post = fit.idata.posterior
-    # theta_raw's origin and unit come from the pilot, which merged rows may
+    # theta_raw's and sigma_theta_free's origin and unit come from the pilot,
+    # which merged rows may
     # estimate differently (the ordinal family's residual scale): the rows one by
     # one take the fit's, so that the same theta_raw is the same theta
     rows = {**one_by_one, **{k: merged[k] for k in GROUP_COORDINATES if k in merged}}

@@ -7,13 +7,20 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import hetfx
 from hetfx.design.build import build_design
 from hetfx.families import get_family
 from hetfx.families.units import cutpoint_units, log_phi_units
 from hetfx.program import standata
-from hetfx.program.coefficient_scale import sampler_units
+from hetfx.program.coefficient_scale import (
+    POOLING_ORIGIN,
+    log_slope,
+    pooling_coordinate,
+    sampler_units,
+)
 from hetfx.program.parameterization import pilot_group_estimates
 from hetfx.program.standata import build_stan_input
 
@@ -94,8 +101,12 @@ def test_which_fits_sample_in_pilot_units():
     np.testing.assert_array_equal(si.data["coef_loc"], np.zeros(n_fixed))
     np.testing.assert_array_equal(si.data["coef_scale"], np.ones(n_fixed))
     np.testing.assert_array_equal(si.data["theta_scale"], np.ones(3))
-    np.testing.assert_array_equal(si.data["sigma_theta_loc"], np.zeros(1))
-    np.testing.assert_array_equal(si.data["sigma_theta_scale"], np.ones(1))
+    # sigma_theta's coordinate at sigma_theta = c = 1, unit 1 on the log scale
+    np.testing.assert_array_equal(si.data["sigma_theta_reference"], np.ones(1))
+    np.testing.assert_allclose(si.data["sigma_theta_loc"], [POOLING_ORIGIN])
+    np.testing.assert_allclose(
+        si.data["sigma_theta_scale"] * log_slope(POOLING_ORIGIN), [1.0]
+    )
     assert si.data["log_sigma_scale"] == 1.0
     collapsed = build_stan_input(
         design, get_family("gaussian"), program="gaussian_collapsed"
@@ -168,8 +179,9 @@ def test_group_effects_prior_stays_exact_at_tiny_sigma_theta(bernoulli_model):
     """group_effects_lp standardises the group effects without forming
     theta_g - mu_g, which rounds to 0 once sigma_theta is below mu_g's
     precision: there the prior of theta_raw must not vanish. Between two tiny
-    sigma_theta the log density changes by the log-scale Jacobian alone (the
-    likelihood sees theta_g = mu_g, the prior of sigma_theta is flat near 0)."""
+    sigma_theta the log density changes by the Jacobian of pooling_scale alone,
+    log sigma_theta + log h'(x) (the likelihood sees theta_g = mu_g, the
+    prior of sigma_theta is flat near 0)."""
     import stan
     from hetfx.backends.pystan_backend import to_pystan_data
 
@@ -185,21 +197,26 @@ def test_group_effects_prior_stays_exact_at_tiny_sigma_theta(bernoulli_model):
     values = {
         "alpha_raw": float(si.data["coef_loc"][0]),
         "beta_std": si.data["coef_loc"][layout.control_columns].tolist(),
-        "log_sigma_theta": [0.0],
+        "sigma_theta_free": [0.0],
         "a_centred": [0.3],
         "lambda_std": [0.1] * layout.L,
         "theta_raw": [1.5, -1.5] * (layout.G // 2),
         "sd_factor": [],
         "b": [],
     }
-    log_density = {}
+    reference = np.log(si.data["sigma_theta_reference"][0])
+    log_density, jacobian = {}, {}
     for log_sigma in (-30.0, -45.0, -60.0):
-        values["log_sigma_theta"] = [log_sigma]
+        x = pooling_coordinate(log_sigma - reference)
+        values["sigma_theta_free"] = [x]
         point = posterior.unconstrain_pars(values)
         log_density[log_sigma] = posterior.log_prob(point, adjust_transform=False)
+        jacobian[log_sigma] = log_sigma + np.log(log_slope(x))
     # sum(theta_raw^2) / 2 = 9 would appear as a jump if the prior vanished
-    assert log_density[-45.0] - log_density[-30.0] == pytest.approx(-15.0, abs=1e-6)
-    assert log_density[-60.0] - log_density[-45.0] == pytest.approx(-15.0, abs=1e-6)
+    for low, high in ((-45.0, -30.0), (-60.0, -45.0)):
+        assert log_density[low] - log_density[high] == pytest.approx(
+            jacobian[low] - jacobian[high], abs=1e-6
+        )
 
 
 def test_gaussian_group_effects_sample_as_standard_normals(
@@ -234,3 +251,35 @@ def test_gaussian_group_effects_sample_as_standard_normals(
     for g in range(6):
         for value in (raw[:, g], raw[:, g] ** 2):
             assert abs(np.corrcoef(log_sigma, value)[0, 1]) < 0.1
+
+
+@given(st.floats(-25.0, 25.0))
+def test_pooling_coordinate_inverts_the_map(log_ratio):
+    """sigma_theta = c exp(h(x)): pooling_coordinate gives the x of
+    log(sigma_theta / c), the log scale above c and a gaussian tail below."""
+    x = pooling_coordinate(log_ratio)
+    h = x - 0.5 * np.log1p(np.exp(-x)) ** 2
+    assert h == pytest.approx(log_ratio, abs=1e-9)
+    if log_ratio > 5:
+        assert x == pytest.approx(log_ratio, abs=0.01)
+    if log_ratio < -5:
+        assert x == pytest.approx(-np.sqrt(-2 * log_ratio), abs=1.5)
+
+
+def test_sigma_theta_reference_is_the_groups_resolution():
+    """c_e = sqrt(median v_g): the pilot sd of a typical group's estimate, the
+    sigma_theta below which the groups cannot tell it from 0."""
+    df = frame()
+    design = build_design("y ~ x | t : z", df, warn_groups=False)
+    family = get_family("gaussian")
+    data = build_stan_input(design, family, program="gaussian").data
+    layout = design.layout
+    pilot = family.pilot_statistics(data, layout)
+    groups = pilot_group_estimates(pilot, layout)
+    units = sampler_units(data, layout, family, pilot, groups)
+    assert units["sigma_theta_reference"][0] == pytest.approx(
+        np.sqrt(np.median(groups.variance)), rel=1e-12
+    )
+    np.testing.assert_allclose(
+        data["sigma_theta_reference"], units["sigma_theta_reference"]
+    )

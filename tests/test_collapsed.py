@@ -59,7 +59,8 @@ def test_collapsed_and_uncollapsed_programs_agree(
         _agree(getattr(collapsed, table)(), getattr(full, table)(), table)
     assert collapsed.diagnostics()["divergences"] == 0
     # the same names as the gaussian program, so every table and tool works
-    sampled = {"theta_free", "theta_raw"}  # the group effects as sampled
+    # the group effects and sigma_theta as sampled
+    sampled = {"theta_free", "theta_raw", "sigma_theta_free"}
     assert set(full.idata.posterior.data_vars) - sampled <= set(
         collapsed.idata.posterior.data_vars
     )

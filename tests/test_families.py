@@ -184,6 +184,10 @@ def test_prior_predictive(gaussian_model):
     assert draws.std() == pytest.approx(scale_a, rel=0.1)
     assert abs(draws.mean()) < 0.2 * scale_a
     assert len(prior.effects()) == 4 and prior.effects()["sd"].min() > 0.5
+    # from the priors alone the group effects are sampled non-centred, which is
+    # exact there: no funnel
+    assert prior.info["parameterization"] == "noncentred"
+    assert prior.diagnostics()["divergences"] == 0
 
 
 def test_family_lookup_and_options():
@@ -374,14 +378,9 @@ def test_numpy_log_likelihood_equals_stan(
         assert merged["N"] < one_by_one["N"] == 400
     if family != "gaussian":
         # the GLM families take unit rows by segment (5 runs sharing their
-        # intercept, 80 rows each); not rows with an exposure (a per-row
-        # offset), nor the student-t family (no GLM function)
-        by_segment = exposure is False or family in (
-            "bernoulli",
-            "binomial",
-            "ordinal",
-            "categorical",
-        )
+        # intercept, 80 rows each; an exposure as one more column of W), not
+        # the student-t family (no GLM function)
+        by_segment = family != "student_t"
         assert one_by_one["n_segments"] == (5 if by_segment else 400)
         # merged rows: a few dozen, too few a segment
         if fit.family_obj.exact_aggregation:

@@ -44,10 +44,8 @@ class Poisson(Family):
         return {"y": y, "exposure": exposure, "weight": weights}
 
     def segment_likelihood(self, sums):
-        # unweighted, and no offset: every row's exposure 1 (merged rows sum it)
-        return (
-            "weight" not in sums and "y" in sums and bool(np.all(sums["exposure"] == 1))
-        )
+        # unweighted rows (an exposure becomes a column of W with coefficient 1)
+        return "weight" not in sums and "y" in sums
 
     def outcome_data(self, sums, levels):
         negbin = int("phi" in self.params)  # negative binomial

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy.optimize import brentq
 
 from hetfx.program.parameterization import (
     RELIABLE_DF,
@@ -29,6 +30,9 @@ from hetfx.program.parameterization import (
     pilot_least_squares,
     residual_df,
 )
+
+# the x of pooling_coordinate where sigma_theta = c (h(x) = 0)
+POOLING_ORIGIN = 0.18340265462711566
 
 if TYPE_CHECKING:
     from hetfx.design.layout import Layout
@@ -68,8 +72,10 @@ def sampler_units(
     units, residual = coefficient_scale(data, layout, pilot, family.intercept)
     units["theta_scale"] = np.ones(layout.G)
     units["theta_level"] = np.zeros(layout.G)
-    units["sigma_theta_loc"] = np.zeros(layout.E)
-    units["sigma_theta_scale"] = np.ones(layout.E)
+    # sigma_theta = c at the origin, in units of 1 on the log scale there
+    units["sigma_theta_reference"] = np.ones(layout.E)
+    units["sigma_theta_loc"] = np.full(layout.E, POOLING_ORIGIN)
+    units["sigma_theta_scale"] = np.full(layout.E, 1 / log_slope(POOLING_ORIGIN))
     units["group_variance"] = np.zeros(layout.E)
     units["spread_reference"] = np.ones(layout.E)
     if pilot is not None and pilot_groups is not None:
@@ -113,14 +119,18 @@ def hierarchy_units(
     variances v_g) and their spread tau (DerSimonian-Laird): the mean v_e of
     v_g and v_e + tau^2 (``group_variance``, ``spread_reference``: a and lambda
     are sampled in units scaled by sqrt((sigma_theta^2 + v_e) / (v_e + tau^2)),
-    tau taken as 0 where it is not trusted), log sigma_theta in
-    units of its sd, about (2 sum_g B_g^2)^-1/2 with B_g = tau^2 / (tau^2 + v_g)
-    (at most 1, the unit scale, when the groups say little), and the sd of a and
+    tau taken as 0 where it is not trusted), the reference c_e = sqrt(median
+    v_g) of sigma_theta's sampled coordinate x (``sigma_theta_reference``;
+    sigma_theta = c_e exp(h(x)), h(x) = x - log1p_exp(-x)^2 / 2: the log scale
+    above c_e, a gaussian lower tail below), x at log tau in units of log
+    sigma_theta's sd, about
+    (2 sum_g B_g^2)^-1/2 with B_g = tau^2 / (tau^2 + v_g) (at most 1 when the
+    groups say little), and the sd of a and
     lambda at least that of the meta-regression of b_g on [1, zbar_g] with
     weights 1 / (v_g + tau^2): with centred groups the data inform a and lambda
     only through the groups' spread. Unit scales where tau is 0 or rests on
     fewer than ``RELIABLE_DF`` residual degrees of freedom (sigma_theta's
-    posterior then spans both regimes).
+    posterior then spans both regimes; x starts at sigma_theta = c_e).
     Updates ``units`` in place."""
     estimate, variance = pilot_groups.estimate, pilot_groups.variance
     deviations = data.get("deviations", [1] * layout.E)
@@ -134,12 +144,16 @@ def hierarchy_units(
         zbar = z_group[block.thetas, block.lambdas]
         tau2 = between_group_variance(b, v, zbar)
         units["group_variance"][e] = units["spread_reference"][e] = np.mean(v)
+        units["sigma_theta_reference"][e] = np.sqrt(np.median(v))
         if tau2 <= 0 or residual_df(zbar) < RELIABLE_DF:
             continue  # tau says little (as for the weights): unit scales
         units["spread_reference"][e] += tau2
         shrink = tau2 / (tau2 + v)
-        units["sigma_theta_loc"][e] = 0.5 * np.log(tau2)
-        units["sigma_theta_scale"][e] = min(1.0, 1 / np.sqrt(2 * np.sum(shrink**2)))
+        origin = pooling_coordinate(0.5 * np.log(tau2 / np.median(v)))
+        units["sigma_theta_loc"][e] = origin
+        units["sigma_theta_scale"][e] = min(
+            1.0, 1 / np.sqrt(2 * np.sum(shrink**2))
+        ) / log_slope(origin)
         z_std = (zbar - z_mean[block.lambdas]) / z_scale[block.lambdas]
         X = np.column_stack([np.ones(len(b)), z_std])
         cov = np.linalg.pinv(X.T @ (X / (v + tau2)[:, None]), hermitian=True)
@@ -150,6 +164,24 @@ def hierarchy_units(
         units["coef_scale"][slots] = np.maximum(
             units["coef_scale"][slots], np.sqrt(np.diag(cov))
         )
+
+
+def pooling_coordinate(log_ratio: float) -> float:
+    """The sampled coordinate x of sigma_theta = c exp(h(x)), h(x) = x -
+    log1p_exp(-x)^2 / 2, where log(sigma_theta / c) = ``log_ratio``."""
+    d = float(np.clip(log_ratio, -200.0, 200.0))
+    low, high = min(d, -np.sqrt(-2 * d) if d < 0 else 0.0) - 2, max(d, 0.0) + 2
+    return float(brentq(lambda x: pooling_log_ratio(x) - d, low, high, xtol=1e-14))
+
+
+def pooling_log_ratio(x: float) -> float:
+    """h(x) = log(sigma_theta / c) at x."""
+    return x - 0.5 * float(np.logaddexp(0.0, -x)) ** 2
+
+
+def log_slope(x: float) -> float:
+    """h'(x) = d log(sigma_theta) / dx: 1 + log1p_exp(-x) inv_logit(-x)."""
+    return 1.0 + float(np.logaddexp(0.0, -x)) / (1.0 + float(np.exp(x)))
 
 
 def coefficient_scale(

@@ -48,11 +48,14 @@ RELIABLE_DF = 10
 # Default adapt_delta. The collapsed gaussian program samples sigma and
 # sigma_theta alone: the half-normal tails of sigma_theta are steep on the log
 # scale, and a smaller step costs little there (a gradient is one Cholesky
-# factor of an F x F matrix). Where the pilot puts some group with deviations
-# mostly non-centred (w_g > 0.5 at tau: sigma_theta's posterior reaches
-# towards 0, and its log has a long tail), Stan's usual 0.8 leaves a few
-# divergent transitions on bernoulli designs with few or many small groups
-# (rstanarm uses 0.95 for its hierarchical models); elsewhere 0.8.
+# factor of an F x F matrix). Where an equation's groups are mostly
+# non-centred (w_g > 0.5 at tau) and too few to inform sigma_theta (fewer than
+# RELIABLE_DF residual degrees of freedom: its posterior is much its prior's,
+# with a wide upper tail where a and lambda meet a funnel), Stan's usual 0.8
+# leaves a few divergent transitions on bernoulli designs (4 groups on a
+# binned modifier; rstanarm uses 0.95 for its hierarchical models); elsewhere
+# 0.8, including many small groups, whose sigma_theta reaching towards 0 the
+# sampled coordinate of pooling_scale absorbs.
 COLLAPSED_ADAPT_DELTA = 0.95
 FUNNEL_ADAPT_DELTA = 0.9
 ADAPT_DELTA = 0.8
@@ -66,14 +69,23 @@ def default_adapt_delta(collapsed: bool, data: dict[str, Any]) -> float:
     collapsed : bool
         The collapsed gaussian program runs.
     data : dict
-        The Stan data (``noncentred``, ``group_eq``, ``deviations``).
+        The Stan data (``noncentred``, ``group_eq``, ``deviations``, ``z_group``,
+        ``lambda_eq``).
     """
     if collapsed:
         return COLLAPSED_ADAPT_DELTA
     group_eq = np.asarray(data["group_eq"], dtype=int) - 1
-    deviates = np.asarray(data["deviations"], dtype=bool)[group_eq]
+    lambda_eq = np.asarray(data["lambda_eq"], dtype=int) - 1
+    z_group = np.asarray(data["z_group"], dtype=float).reshape(len(group_eq), -1)
     funnel = np.asarray(data["noncentred"]) > 0.5
-    return FUNNEL_ADAPT_DELTA if bool(np.any(funnel & deviates)) else ADAPT_DELTA
+    for e, deviates in enumerate(np.asarray(data["deviations"], dtype=bool)):
+        groups = group_eq == e
+        if not deviates or not np.any(funnel & groups):
+            continue
+        zbar = z_group[np.ix_(groups, lambda_eq == e)]
+        if residual_df(zbar) < RELIABLE_DF:
+            return FUNNEL_ADAPT_DELTA
+    return ADAPT_DELTA
 
 
 # eigenvalues of the pilot's gram matrix below this share of the largest are 0

@@ -213,8 +213,14 @@ def build_stan_input(
     pilot_groups = None
     if pilot is not None and layout.G:
         pilot_groups = pilot_group_estimates(pilot, layout)
+    # from the priors alone theta_g = mu_g + sigma_theta u_g is exact: u_g is
+    # N(0, 1) whatever sigma_theta (the conditional form's units assume data)
     data["noncentred"], data["pilot_variance"], form = choose_form(
-        parameterization, data, layout, pilot_groups, conditional=row_wise
+        "noncentred" if prior_only and layout.G else parameterization,
+        data,
+        layout,
+        pilot_groups,
+        conditional=row_wise,
     )
     if pilot_units:
         data.update(sampler_units(data, layout, family, pilot, pilot_groups))
