@@ -123,10 +123,9 @@ def hierarchy_units(
     v_g) of sigma_theta's sampled coordinate x (``sigma_theta_reference``;
     sigma_theta = c_e exp(h(x)), h(x) = x - log1p_exp(-x)^2 / 2: the log scale
     above c_e, a gaussian lower tail below), x at log tau in units of log
-    sigma_theta's sd, about
-    (2 sum_g B_g^2)^-1/2 with B_g = tau^2 / (tau^2 + v_g) (at most 1 when the
-    groups say little), and the sd of a and
-    lambda at least that of the meta-regression of b_g on [1, zbar_g] with
+    sigma_theta's sd, about (2 sum_g B_g^2)^-1/2 with B_g = tau^2 / (tau^2 +
+    v_g) (at most 1 when the groups say little), and the sd of a and lambda at
+    least that of the meta-regression of b_g on [1, zbar_g] with
     weights 1 / (v_g + tau^2): with centred groups the data inform a and lambda
     only through the groups' spread. Unit scales where tau is 0 or rests on
     fewer than ``RELIABLE_DF`` residual degrees of freedom (sigma_theta's
