@@ -38,18 +38,25 @@ def frame(n: int = 400, seed: int = 3) -> pd.DataFrame:
     return df
 
 
+def gaussian_pilot_units(df: pd.DataFrame):
+    """For ``y ~ x | t : z``: the design, the gaussian family, its program's
+    Stan data, the pilot, the pilot's group estimates and the sampler's units."""
+    design = build_design("y ~ x | t : z", df, warn_groups=False)
+    family = get_family("gaussian")
+    data = build_stan_input(design, family, program="gaussian").data
+    pilot = family.pilot_statistics(data, design.layout)
+    groups = pilot_group_estimates(pilot, design.layout)
+    units = sampler_units(data, design.layout, family, pilot, groups)
+    return design, family, data, pilot, groups, units
+
+
 def test_gaussian_pilot_gives_the_treated_level_and_its_sd():
     """For a gaussian outcome the pilot is least squares: the treated units'
     level (a as sampled) is their mean outcome, with sd s / sqrt(n_treated),
     and beta_std the interaction model's coefficient of the standardised x."""
     df = frame()
-    design = build_design("y ~ x | t : z", df, warn_groups=False)
-    family = get_family("gaussian")
-    data = build_stan_input(design, family, program="gaussian").data
+    design, family, data, pilot, groups, units = gaussian_pilot_units(df)
     layout = design.layout
-    pilot = family.pilot_statistics(data, layout)
-    groups = pilot_group_estimates(pilot, layout)
-    units = sampler_units(data, layout, family, pilot, groups)
     treated = df.t.to_numpy() == 1
     X = np.column_stack([np.ones(len(df)), df.x, df.z, df.t, df.t * df.z])
     coef, ssr, rank, _ = np.linalg.lstsq(X, df.y, rcond=None)
@@ -270,13 +277,7 @@ def test_sigma_theta_reference_is_the_groups_resolution():
     """c_e = sqrt(median v_g): the pilot sd of a typical group's estimate, the
     sigma_theta below which the groups cannot tell it from 0."""
     df = frame()
-    design = build_design("y ~ x | t : z", df, warn_groups=False)
-    family = get_family("gaussian")
-    data = build_stan_input(design, family, program="gaussian").data
-    layout = design.layout
-    pilot = family.pilot_statistics(data, layout)
-    groups = pilot_group_estimates(pilot, layout)
-    units = sampler_units(data, layout, family, pilot, groups)
+    _, _, data, _, groups, units = gaussian_pilot_units(df)
     assert units["sigma_theta_reference"][0] == pytest.approx(
         np.sqrt(np.median(groups.variance)), rel=1e-12
     )
