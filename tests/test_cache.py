@@ -77,6 +77,7 @@ def test_sampler_arguments_map_to_both_backends():
         "adapt_delta": 0.95,
         "max_treedepth": 12,
         "show_progress": False,
+        "adapt_step_size": 50,  # cmdstanpy's name for Stan's term_buffer
         "inits": {"sigma": 1.0},
     }
     p = pystan_sample_args(opts, {"sigma": 1.0})
@@ -86,8 +87,20 @@ def test_sampler_arguments_map_to_both_backends():
         "num_samples": 300,
         "delta": 0.95,
         "max_depth": 12,
+        "term_buffer": 50,
         "init": [{"sigma": 1.0}] * 3,
     }
+    # the step size's last adaptation: 15% of warmup, at least Stan's 50; none
+    # without warmup (cmdstanpy refuses adaptation settings there)
+    assert sampler_options().adapt_term_buffer == 150
+    assert sampler_options(iter_warmup=2000).adapt_term_buffer == 300
+    assert sampler_options(iter_warmup=100).adapt_term_buffer == 50
+    opts = sampler_options(iter_warmup=1000, adapt_term_buffer=80)
+    assert pystan_sample_args(opts, {})["term_buffer"] == 80
+    assert cmdstan_sample_args(opts, {})["adapt_step_size"] == 80
+    no_warmup = sampler_options(iter_warmup=0)
+    assert "term_buffer" not in pystan_sample_args(no_warmup, {})
+    assert "adapt_step_size" not in cmdstan_sample_args(no_warmup, {})
 
 
 def test_sampler_option_errors():
@@ -101,6 +114,8 @@ def test_sampler_option_errors():
         sampler_options(adapt_delta=1.5)
     with pytest.raises(OptionError, match="chains must be an integer >= 1"):
         sampler_options(chains=0)
+    with pytest.raises(OptionError, match="adapt_term_buffer must be an integer >= 1"):
+        sampler_options(adapt_term_buffer=0)
     assert sampler_options().seed >= 0  # drawn and recorded when not given
 
 

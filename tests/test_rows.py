@@ -236,3 +236,19 @@ def test_default_adapt_delta_follows_the_groups_form(design, delta):
     # every group sampled around its conditional posterior
     assert (si.data["pilot_variance"] > 0).all()
     assert default_adapt_delta(False, si.data) == 0.8
+
+
+def test_categorical_weights_follow_sigma_theta():
+    """The categorical program's partially non-centred weights are taken at the
+    current sigma_theta (every group gets its pilot variance) even where 26
+    residual degrees of freedom would trust the pilot's tau: with weights fixed
+    at tau a chain that reached a small sigma_theta met a funnel there."""
+    sim = hetfx.datasets.simulate(n=2000, n_modifiers=5, family="categorical", seed=1)
+    design = build_design(sim.formula, sim.data, warn_groups=False)
+    si = build_stan_input(design, sim.family_object)
+    v, w = si.data["pilot_variance"], si.data["noncentred"]
+    assert si.data["G"] == 32 and (v > 0).all()
+    # the weights at tau still count the forms for fit.info
+    assert si.info["centred_groups"] == int((w < 0.5).sum())
+    forced = build_stan_input(design, sim.family_object, parameterization="centred")
+    assert (forced.data["pilot_variance"] == 0).all()

@@ -52,6 +52,8 @@ def cmdstan_sample_args(
         "max_treedepth": options.max_treedepth,
         "show_progress": options.show_progress,
     }
+    if options.iter_warmup > 0:
+        args["adapt_step_size"] = options.adapt_term_buffer  # Stan's term_buffer
     if inits:
         args["inits"] = dict(inits)
     return args

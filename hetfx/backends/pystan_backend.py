@@ -258,6 +258,8 @@ def pystan_sample_args(
         "delta": options.adapt_delta,
         "max_depth": options.max_treedepth,
     }
+    if options.iter_warmup > 0:
+        args["term_buffer"] = options.adapt_term_buffer
     if inits:
         args["init"] = [dict(inits) for _ in range(options.chains)]
     return args

@@ -21,11 +21,10 @@ estimate given the other coefficients (``stan/common/functions.stan.j2``,
 group_effects_lp). Given sigma_theta the map is affine, so the change of
 variables is exact; for a gaussian likelihood u_g is then N(0, 1) whatever
 sigma_theta, which removes the funnel between them. The categorical program
-keeps the partially non-centred form: fixed weights w_g = v_g / (v_g + tau^2)
-where tau^2 rests on at least ``RELIABLE_DF`` residual degrees of freedom, the
-weight at the current sigma_theta where it rests on fewer. The weights are
-data, so one compiled program serves every choice; ``fit.info`` counts the
-groups that are mostly centred at tau (v_g < tau^2).
+keeps the partially non-centred form, with the weight at the current
+sigma_theta. The weights are data, so one compiled program serves every
+choice; ``fit.info`` counts the groups that are mostly centred at tau
+(v_g < tau^2).
 """
 
 from __future__ import annotations
@@ -41,8 +40,9 @@ if TYPE_CHECKING:
     from hetfx.families import Family
     from hetfx.families.base import PilotStatistics
 
-# With this many residual degrees of freedom the pilot tau^2 is trusted and the
-# weights are fixed at v_g / (v_g + tau^2); with fewer they adapt to sigma_theta
+# With this many residual degrees of freedom of the groups' regression on
+# [1, zbar_g] the pilot's tau^2 is trusted (coefficient_scale), and
+# sigma_theta's posterior is more than its prior (default_adapt_delta)
 RELIABLE_DF = 10
 
 # Default adapt_delta. The collapsed gaussian program samples sigma and
@@ -158,10 +158,11 @@ def choose(
         tau2 = between_group_variance(estimate[rows], variance[rows], zbar)
         tau.append(float(np.sqrt(tau2)))
         weights[rows] = variance[rows] / (variance[rows] + tau2)
-        if conditional:
-            variances[rows] = pilot_groups.information_variance[rows]
-        elif residual_df(zbar) < RELIABLE_DF:  # tau^2 says little: adapt in Stan
-            variances[rows] = variance[rows]
+        # the weight at the current sigma_theta, not at tau: a chain that
+        # reaches a small sigma_theta meets no funnel there
+        variances[rows] = (
+            pilot_groups.information_variance[rows] if conditional else variance[rows]
+        )
     centred = int((weights < 0.5).sum())
     return (
         weights,
