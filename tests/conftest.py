@@ -229,6 +229,9 @@ GROUP_COORDINATES = (
     "noncentred",
     "theta_scale",
     "sigma_theta_reference",
+    "pilot_variance_c",  # the categorical program's, per category
+    "theta_level_c",
+    "sigma_theta_reference_c",
 )
 
 

@@ -238,17 +238,53 @@ def test_default_adapt_delta_follows_the_groups_form(design, delta):
     assert default_adapt_delta(False, si.data) == 0.8
 
 
-def test_categorical_weights_follow_sigma_theta():
-    """The categorical program's partially non-centred weights are taken at the
-    current sigma_theta (every group gets its pilot variance) even where 26
-    residual degrees of freedom would trust the pilot's tau: with weights fixed
-    at tau a chain that reached a small sigma_theta met a funnel there."""
-    sim = hetfx.datasets.simulate(n=2000, n_modifiers=5, family="categorical", seed=1)
-    design = build_design(sim.formula, sim.data, warn_groups=False)
-    si = build_stan_input(design, sim.family_object)
-    v, w = si.data["pilot_variance"], si.data["noncentred"]
-    assert si.data["G"] == 32 and (v > 0).all()
-    # the weights at tau still count the forms for fit.info
-    assert si.info["centred_groups"] == int((w < 0.5).sum())
-    forced = build_stan_input(design, sim.family_object, parameterization="centred")
-    assert (forced.data["pilot_variance"] == 0).all()
+def test_categorical_group_units_come_from_a_pilot_per_category():
+    """Each non-reference category c gets the row-wise programs' units from a
+    pilot of c against the reference: v_gc = 1 / (m_gc q_c (1 - q_c)), m_gc the
+    group's treated units in either category and q_c the share of c among all
+    units in either; with no controls the treated level is the group's mean
+    working logit, logit(q_c) + (share_gc - q_c) / (q_c (1 - q_c))."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    df = pd.DataFrame(
+        {
+            "t": rng.integers(0, 2, n),
+            "z1": rng.integers(0, 2, n),
+            "z2": rng.integers(0, 2, n),
+        }
+    )
+    logits = np.column_stack(
+        [np.zeros(n), 0.3 + 0.5 * df.t * df.z1, -0.2 + 0.4 * df.t * df.z2]
+    )
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    df["y"] = np.array(["A", "B", "C"])[(rng.uniform(size=(n, 1)) > p.cumsum(1)).sum(1)]
+    design = build_design("y ~ 1 | t : z1 + z2", df, warn_groups=False)
+    si = build_stan_input(design, get_family("categorical"))
+    v, level = si.data["pilot_variance_c"], si.data["theta_level_c"]
+    reference = si.data["sigma_theta_reference_c"]
+    assert v.shape == level.shape == (4, 2) and reference.shape == (1, 2)
+    table = design.group_table()
+    for c, name in enumerate(["B", "C"]):
+        pair = df["y"].isin(["A", name])
+        q = (df["y"] == name).sum() / pair.sum()
+        for slot, row in table.iterrows():  # the groups in theta's order
+            treated = (df.t == 1) & (df.z1 == row["z1"]) & (df.z2 == row["z2"]) & pair
+            share = (df["y"][treated] == name).mean()
+            assert v[slot, c] == pytest.approx(1 / (treated.sum() * q * (1 - q)))
+            assert level[slot, c] == pytest.approx(
+                np.log(q / (1 - q)) + (share - q) / (q * (1 - q))
+            )
+        # c_e = sqrt(median sampling variance) >= the variance given the rest
+        assert reference[0, c] >= np.sqrt(np.median(v[:, c])) * 0.999
+    # alpha, beta, a and lambda in each pilot's units: the sd of its estimates
+    scale = si.data["coef_scale_c"]
+    assert scale.shape == (1 + 2 + 1 + 2, 2) and (scale > 0).all()
+    assert (scale < 0.5).all()  # 3,000 rows: far from the unit scale
+    # forced forms and fits from the priors: the weights fix the form; from the
+    # priors, unit scales
+    for options in ({"parameterization": "centred"}, {"prior_only": True}):
+        forced = build_stan_input(design, get_family("categorical"), **options)
+        assert (forced.data["pilot_variance_c"] == 0).all()
+        assert (forced.data["sigma_theta_reference_c"] == 1).all()
+        pilot = "prior_only" not in options
+        assert (forced.data["coef_scale_c"] == 1).all() != pilot

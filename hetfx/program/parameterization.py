@@ -20,11 +20,11 @@ sigma_theta, with l_g the pilot's treated level and v_g the variance of its
 estimate given the other coefficients (``stan/common/functions.stan.j2``,
 group_effects_lp). Given sigma_theta the map is affine, so the change of
 variables is exact; for a gaussian likelihood u_g is then N(0, 1) whatever
-sigma_theta, which removes the funnel between them. The categorical program
-keeps the partially non-centred form, with the weight at the current
-sigma_theta. The weights are data, so one compiled program serves every
-choice; ``fit.info`` counts the groups that are mostly centred at tau
-(v_g < tau^2).
+sigma_theta, which removes the funnel between them; the categorical program
+does so for each non-reference category, with a pilot of that category
+against the reference (:mod:`hetfx.program.category_units`). The weights and
+variances are data, so one compiled program serves every choice;
+``fit.info`` counts the groups that are mostly centred at tau (v_g < tau^2).
 """
 
 from __future__ import annotations
@@ -139,8 +139,8 @@ def choose(
     conditional : bool
         The program samples each group effect around its conditional posterior
         (``stan/hetfx.stan.j2``): every group with deviations then gets the
-        variance of its pilot estimate given the other coefficients, whatever
-        the residual degrees of freedom.
+        variance of its pilot estimate given the other coefficients; else its
+        sampling variance.
     """
     G = layout.G
     weights = np.full(G, 0.0 if parameterization == "centred" else 1.0)
@@ -158,8 +158,6 @@ def choose(
         tau2 = between_group_variance(estimate[rows], variance[rows], zbar)
         tau.append(float(np.sqrt(tau2)))
         weights[rows] = variance[rows] / (variance[rows] + tau2)
-        # the weight at the current sigma_theta, not at tau: a chain that
-        # reaches a small sigma_theta meets no funnel there
         variances[rows] = (
             pilot_groups.information_variance[rows] if conditional else variance[rows]
         )

@@ -19,6 +19,7 @@ from hetfx.design.grouping import NO_GROUP, format_value
 from hetfx.errors import OptionError
 from hetfx.families import Family
 from hetfx.priors import validate_priors
+from hetfx.program.category_units import category_units
 from hetfx.program.coefficient_scale import sampler_units
 from hetfx.program.deviations import equation_deviations
 from hetfx.program.parameterization import choose as choose_form
@@ -226,6 +227,9 @@ def build_stan_input(
         data.update(sampler_units(data, layout, family, pilot, pilot_groups))
     elif row_wise:
         data.update(sampler_units(data, layout, family))
+    elif family.program == "categorical":
+        conditional = parameterization == "auto" and not prior_only
+        data.update(category_units(data, layout, family, not prior_only, conditional))
     info: dict[str, Any] = {
         "rows": summary.n,
         **family_info,
