@@ -288,3 +288,18 @@ def test_categorical_group_units_come_from_a_pilot_per_category():
         assert (forced.data["sigma_theta_reference_c"] == 1).all()
         pilot = "prior_only" not in options
         assert (forced.data["coef_scale_c"] == 1).all() != pilot
+
+
+def test_ordinal_and_categorical_rows_go_by_segment_in_short_runs():
+    """64 groups of about 20 rows: too short a run for a GLM call each in the
+    bernoulli family (rows one by one), not for the ordinal family (one GLM
+    call whatever the runs) nor the categorical (a log_sum_exp a row)."""
+    segments = {}
+    for family in ("bernoulli", "ordinal", "categorical"):
+        formula, data = hetfx.datasets.robustness_design("small64", family, 1)
+        design = build_design(formula, data, warn_groups=False)
+        si = build_stan_input(design, get_family(family))
+        segments[family] = si.data["n_segments"]
+        assert si.data["N"] == 1300
+    assert segments["bernoulli"] == 1300
+    assert segments["ordinal"] == segments["categorical"] == 65

@@ -129,6 +129,9 @@ class Family:
     #: The likelihood of rows that share eta equals that of their sums (up to a
     #: constant), so repeated rows may be merged (:func:`hetfx.program.rows.aggregate`).
     exact_aggregation = False
+    #: Fewest rows the runs must average for the rows to go by segment
+    #: (:func:`hetfx.program.rows.by_segment`); None: ``SEGMENT_MIN_ROWS``.
+    segment_min_rows = None
 
     def parameter_priors(
         self, outcome_sd: float, levels: list[Any] | None
@@ -152,8 +155,8 @@ class Family:
         :meth:`row_sums` turned into data by :meth:`outcome_data`. ``program``
         names the Stan program that will read them where a family has several
         (the gaussian's); None is the family's default for the design."""
+        from hetfx.program.rows import SEGMENT_MIN_ROWS, by_segment, row_data
         from hetfx.program.rows import aggregate as merge_rows
-        from hetfx.program.rows import by_segment, row_data
 
         rows = row_data(design, sc)
         sums = self.row_sums(design, y, levels)
@@ -162,7 +165,9 @@ class Family:
             if self.merging_pays(rows.n, merged_rows.n, sums):
                 rows, sums = merged_rows, merged_sums
         if self.segment_likelihood(sums):
-            rows, sums = by_segment(rows, sums)
+            rows, sums = by_segment(
+                rows, sums, self.segment_min_rows or SEGMENT_MIN_ROWS
+            )
         data = {"y_shift": 0.0, **rows.stan_data(), **self.outcome_data(sums, levels)}
         info: dict[str, Any] = {"aggregated_rows": rows.n}
         if rows.segment_start is not None:

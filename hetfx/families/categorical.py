@@ -41,6 +41,9 @@ class Categorical(Family):
         return level_codes(y, levels), levels
 
     exact_aggregation = True  # category counts per distinct row
+    # rows one by one take a log_sum_exp each (autodiff per row), dearer than a
+    # GLM call per run of 2 rows or more: 64 groups of 20 rows 40.4 -> 18.8 s
+    segment_min_rows = 2
 
     def segment_likelihood(self, sums):
         return one_unit_rows(sums["counts"])  # each row's category, by segment

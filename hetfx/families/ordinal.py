@@ -57,6 +57,9 @@ class Ordinal(Family):
         return level_codes(y, levels), levels
 
     exact_aggregation = True  # category counts per distinct row
+    # by segment the rows take one GLM call whatever the runs (the segments'
+    # intercepts are looked up): 64 groups of 20 rows 16.1 -> 7.7 s
+    segment_min_rows = 2
 
     def parameter_units(self, data, pilot, residual):
         """The first cutpoint and the log gaps in the pilot's units
