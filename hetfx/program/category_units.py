@@ -19,7 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hetfx.program.coefficient_scale import coefficient_scale, treated_levels
+from hetfx.program.coefficient_scale import (
+    coefficient_scale,
+    pooling_reference,
+    treated_levels,
+)
 from hetfx.program.parameterization import pilot_group_estimates
 
 if TYPE_CHECKING:
@@ -81,7 +85,7 @@ def category_units(
         for e, block in blocks:
             rows = block.thetas
             variance[rows, c] = groups.information_variance[rows]
-            reference[e, c] = np.sqrt(np.median(groups.variance[rows]))
+            reference[e, c] = pooling_reference(groups.variance[rows])
     return {
         "coef_loc_c": loc,
         "coef_scale_c": scale,

@@ -143,7 +143,7 @@ def hierarchy_units(
         zbar = z_group[block.thetas, block.lambdas]
         tau2 = between_group_variance(b, v, zbar)
         units["group_variance"][e] = units["spread_reference"][e] = np.mean(v)
-        units["sigma_theta_reference"][e] = np.sqrt(np.median(v))
+        units["sigma_theta_reference"][e] = pooling_reference(v)
         if tau2 <= 0 or residual_df(zbar) < RELIABLE_DF:
             continue  # tau says little (as for the weights): unit scales
         units["spread_reference"][e] += tau2
@@ -163,6 +163,12 @@ def hierarchy_units(
         units["coef_scale"][slots] = np.maximum(
             units["coef_scale"][slots], np.sqrt(np.diag(cov))
         )
+
+
+def pooling_reference(variance: np.ndarray) -> float:
+    """c = sqrt(median v_g) of pooling_scale: the resolution of an equation's
+    groups, the pilot sampling sd of their estimates."""
+    return float(np.sqrt(np.median(variance)))
 
 
 def pooling_coordinate(log_ratio: float) -> float:
