@@ -222,7 +222,9 @@ def short_fit(model, data):
 
 
 # the Stan data that fix where theta_raw puts each group effect (group_effects_lp)
-# and where sigma_theta_free puts sigma_theta (pooling_scale)
+# and where sigma_theta_free puts sigma_theta (pooling_scale); in the
+# categorical program also where the sampled z put alpha, beta, a, lambda and
+# theta_raw (category_correlation)
 GROUP_COORDINATES = (
     "theta_level",
     "pilot_variance",
@@ -232,6 +234,11 @@ GROUP_COORDINATES = (
     "pilot_variance_c",  # the categorical program's, per category
     "theta_level_c",
     "sigma_theta_reference_c",
+    "coef_loc_c",
+    "coef_scale_c",
+    "corr_controls",
+    "corr_treated",
+    "corr_groups",
 )
 
 

@@ -17,6 +17,7 @@ from hetfx.families.units import cutpoint_units, log_phi_units
 from hetfx.program import standata
 from hetfx.program.coefficient_scale import (
     POOLING_ORIGIN,
+    effective_variance,
     log_slope,
     pooling_coordinate,
     sampler_units,
@@ -284,3 +285,41 @@ def test_sigma_theta_reference_is_the_groups_resolution():
     np.testing.assert_allclose(
         data["sigma_theta_reference"], units["sigma_theta_reference"]
     )
+
+
+@given(
+    st.lists(st.floats(1e-4, 10.0), min_size=2, max_size=40),
+    st.floats(0.0, 4.0),
+)
+def test_effective_variance_weighs_groups_as_the_meta_regression(v, spread):
+    """G / (spread + v_e) = sum_g 1 / (spread + v_g): the information the
+    groups give a and lambda at sigma_theta^2 = spread; between the harmonic
+    and the arithmetic mean of v_g, and v_g itself when they are equal."""
+    v = np.asarray(v)
+    v_e = effective_variance(v, spread)
+    assert len(v) / (spread + v_e) == pytest.approx(np.sum(1 / (spread + v)))
+    harmonic = len(v) / np.sum(1 / v)
+    assert harmonic * (1 - 1e-9) <= v_e <= v.mean() * (1 + 1e-9)
+    assert effective_variance(np.full(5, v[0]), spread) == pytest.approx(v[0])
+
+
+def test_unequal_groups_take_the_precise_groups_variance():
+    """8 groups of 5 treated units and 8 of 500 (tests/test_robustness.py's
+    design): their sampling variances differ 100-fold and a, lambda follow the
+    precise ones: group_variance is far below the mean variance (which left a
+    funnel between a, lambda and sigma_theta: a divergence at some seeds)."""
+    from test_robustness import _mixed_groups
+
+    design = build_design(
+        "y ~ 1 | t : z1 + z2 + z3 + z4", _mixed_groups(), warn_groups=False
+    )
+    family = get_family("bernoulli")
+    data = build_stan_input(design, family).data
+    pilot = family.pilot_statistics(data, design.layout)
+    groups = pilot_group_estimates(pilot, design.layout)
+    tau2 = data["spread_reference"][0] - data["group_variance"][0]
+    assert tau2 > 0
+    assert data["group_variance"][0] == pytest.approx(
+        effective_variance(groups.variance, tau2)
+    )
+    assert data["group_variance"][0] < 0.5 * groups.variance.mean()

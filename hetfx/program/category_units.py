@@ -10,7 +10,10 @@ gives the program's ``coef_loc_c`` and ``coef_scale_c`` (where alpha, beta, a
 and lambda start and their units: :mod:`hetfx.program.coefficient_scale`),
 and its group estimates ``pilot_variance_c`` (the variance of theta_gc given
 the other coefficients), ``theta_level_c`` (the group's treated level) and
-``sigma_theta_reference_c`` (sqrt(median v_gc) of each equation).
+the row-wise programs' ``hierarchy_units`` for category c: the reference,
+origin and unit of sigma_theta's coordinate (``sigma_theta_reference_c``,
+``sigma_theta_loc_c``, ``sigma_theta_scale_c``) and the units of a and lambda
+that grow with sigma_theta (``group_variance_c``, ``spread_reference_c``).
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hetfx.program.category_correlation import category_correlation
 from hetfx.program.coefficient_scale import (
     coefficient_scale,
-    pooling_reference,
+    hierarchy_defaults,
+    hierarchy_units,
     treated_levels,
 )
 from hetfx.program.parameterization import pilot_group_estimates
@@ -39,8 +44,10 @@ def category_units(
     conditional: bool,
 ) -> dict[str, np.ndarray]:
     """The categorical program's ``coef_loc_c``, ``coef_scale_c``,
-    ``pilot_variance_c``, ``theta_level_c`` and ``sigma_theta_reference_c``
-    (one column per non-reference category).
+    ``pilot_variance_c``, ``theta_level_c`` and the ``hierarchy_units`` data
+    with the suffix ``_c`` (one column per non-reference category), and the
+    coefficients' correlation across categories
+    (:mod:`hetfx.program.category_correlation`).
 
     Parameters
     ----------
@@ -55,41 +62,46 @@ def category_units(
     conditional : bool
         Sample the group effects around their conditional posterior
         (``parameterization="auto"`` with data). Otherwise the variances are 0,
-        so that the weights ``noncentred`` fix the form, and the references 1.
+        so that the weights ``noncentred`` fix the form, and the hierarchy's
+        data are their defaults (``hierarchy_defaults``).
     """
     counts = np.asarray(data["counts"], dtype=float)
     categories = counts.shape[1] - 1
     n_fixed = layout.groups.start
-    loc, scale = np.zeros((n_fixed, categories)), np.ones((n_fixed, categories))
-    variance = np.zeros((layout.G, categories))
-    level = np.zeros((layout.G, categories))
-    reference = np.ones((layout.E, categories))
     deviations = data.get("deviations", [1] * layout.E)
     blocks = [
-        (e, block)
-        for e, (block, deviates) in enumerate(
-            zip(layout.equations, deviations, strict=True)
-        )
+        block
+        for block, deviates in zip(layout.equations, deviations, strict=True)
         if block.has_groups and deviates
     ]
-    for c in range(categories if pilot_units or conditional else 0):
+    columns = []
+    for c in range(categories):
+        units = {
+            "coef_loc": np.zeros(n_fixed),
+            "coef_scale": np.ones(n_fixed),
+            "pilot_variance": np.zeros(layout.G),
+            "theta_level": np.zeros(layout.G),
+            **hierarchy_defaults(layout.E),
+        }
+        columns.append(units)
+        if not (pilot_units or conditional):
+            continue
         pair = {**data, "counts": counts[:, [0, c + 1]]}
         pilot = family.pilot_statistics(pair, layout)
         if pilot_units:
-            units, _ = coefficient_scale(data, layout, pilot, intercept=True)
-            loc[:, c], scale[:, c] = units["coef_loc"], units["coef_scale"]
+            units.update(coefficient_scale(data, layout, pilot, intercept=True)[0])
         if not (conditional and blocks):
             continue
         groups = pilot_group_estimates(pilot, layout)
-        level[:, c] = treated_levels(data, groups, intercept=True)
-        for e, block in blocks:
+        units["theta_level"] = treated_levels(data, groups, intercept=True)
+        for block in blocks:
             rows = block.thetas
-            variance[rows, c] = groups.information_variance[rows]
-            reference[e, c] = pooling_reference(groups.variance[rows])
-    return {
-        "coef_loc_c": loc,
-        "coef_scale_c": scale,
-        "pilot_variance_c": variance,
-        "theta_level_c": level,
-        "sigma_theta_reference_c": reference,
+            units["pilot_variance"][rows] = groups.information_variance[rows]
+        hierarchy_units(units, data, layout, groups)
+    out = {
+        f"{name}_c": np.column_stack([units[name] for units in columns])
+        for name in columns[0]
     }
+    reference = out["sigma_theta_reference_c"]
+    out.update(category_correlation(data, layout, reference, pilot_units, conditional))
+    return out
