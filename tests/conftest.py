@@ -113,6 +113,26 @@ def small_frame() -> pd.DataFrame:
     )
 
 
+def categorical_experiment(seed: int = 5, n: int = 3000) -> pd.DataFrame:
+    """A three-category outcome (A the reference) of a binary treatment t with
+    binary modifiers z1, z2 and a control x: 4 groups of treated units."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "t": rng.integers(0, 2, n),
+            "z1": rng.integers(0, 2, n),
+            "z2": rng.integers(0, 2, n),
+            "x": rng.normal(size=n),
+        }
+    )
+    logits = np.column_stack(
+        [np.zeros(n), 0.6 + 0.5 * df.t * df.z1, 0.2 + 0.4 * df.t * df.z2 + 0.3 * df.x]
+    )
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    df["y"] = np.array(["A", "B", "C"])[(rng.uniform(size=(n, 1)) > p.cumsum(1)).sum(1)]
+    return df
+
+
 @st.composite
 def designs(draw):
     """A random formula with 1-2 treatments, 0-3 modifiers and 0-2 controls."""

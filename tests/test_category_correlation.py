@@ -5,28 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import categorical_experiment
 from hetfx.design.build import build_design
 from hetfx.families import get_family
 from hetfx.program.category_correlation import PSEUDO_COUNT
 from hetfx.program.standata import build_stan_input
-
-
-def _experiment(seed: int = 5, n: int = 3000) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    df = pd.DataFrame(
-        {
-            "t": rng.integers(0, 2, n),
-            "z1": rng.integers(0, 2, n),
-            "z2": rng.integers(0, 2, n),
-            "x": rng.normal(size=n),
-        }
-    )
-    logits = np.column_stack(
-        [np.zeros(n), 0.6 + 0.5 * df.t * df.z1, 0.2 + 0.4 * df.t * df.z2 + 0.3 * df.x]
-    )
-    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    df["y"] = np.array(["A", "B", "C"])[(rng.uniform(size=(n, 1)) > p.cumsum(1)).sum(1)]
-    return df
 
 
 def _shares(y: pd.Series) -> np.ndarray:
@@ -43,7 +26,7 @@ def test_categories_correlate_as_the_multinomial_information_says(aggregate):
     sigma_theta = c has precision diag(1 / c^2) + M_g, so its correlation is
     m_g q_B q_C / sqrt(P_BB P_CC); a and lambda take the groups' estimates
     with variances M_g^-1 + diag(c^2). Merged rows give the same factors."""
-    df = _experiment()
+    df = categorical_experiment()
     design = build_design("y ~ x | t : z1 + z2", df, warn_groups=False)
     data = build_stan_input(design, get_family("categorical"), aggregate=aggregate).data
     q = _shares(df["y"])
@@ -77,7 +60,7 @@ def test_forced_forms_and_the_priors_keep_categories_apart():
     """Fixed weights (a forced parameterisation) leave theta, a and lambda on
     the identity; from the priors, which are independent across categories,
     every factor is the identity."""
-    df = _experiment(seed=6, n=600)
+    df = categorical_experiment(seed=6, n=600)
     design = build_design("y ~ x | t : z1 + z2", df, warn_groups=False)
     family = get_family("categorical")
     eye = np.eye(2)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hetfx
+from conftest import categorical_experiment
 from hetfx.design.build import build_design
 from hetfx.design.layout import Layout
 from hetfx.families import get_family
@@ -244,20 +245,7 @@ def test_categorical_group_units_come_from_a_pilot_per_category():
     group's treated units in either category and q_c the share of c among all
     units in either; with no controls the treated level is the group's mean
     working logit, logit(q_c) + (share_gc - q_c) / (q_c (1 - q_c))."""
-    rng = np.random.default_rng(5)
-    n = 3000
-    df = pd.DataFrame(
-        {
-            "t": rng.integers(0, 2, n),
-            "z1": rng.integers(0, 2, n),
-            "z2": rng.integers(0, 2, n),
-        }
-    )
-    logits = np.column_stack(
-        [np.zeros(n), 0.3 + 0.5 * df.t * df.z1, -0.2 + 0.4 * df.t * df.z2]
-    )
-    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    df["y"] = np.array(["A", "B", "C"])[(rng.uniform(size=(n, 1)) > p.cumsum(1)).sum(1)]
+    df = categorical_experiment()
     design = build_design("y ~ 1 | t : z1 + z2", df, warn_groups=False)
     si = build_stan_input(design, get_family("categorical"))
     v, level = si.data["pilot_variance_c"], si.data["theta_level_c"]
