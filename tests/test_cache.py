@@ -1,12 +1,23 @@
 import multiprocessing as mp
+import re
 import time
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
+
+import pytest
 
 import hetfx
 from hetfx.backends import cache
 from hetfx.backends.cmdstan_backend import cmdstan_paths, cmdstan_sample_args
 from hetfx.backends.options import sampler_options
-from hetfx.backends.pystan_backend import pystan_sample_args, to_pystan_data
+from hetfx.backends.pystan_backend import (
+    COMPILER_LOG,
+    _finish_timed_out_build,
+    build_problem,
+    pystan_sample_args,
+    to_pystan_data,
+)
+from hetfx.errors import SamplingError
 
 
 def _slow_build(folder: Path) -> None:
@@ -150,3 +161,24 @@ def test_cmdstan_console_output_is_collected(tmp_path):
     text = console_output(tmp_path)
     assert "hetfx_gaussian-20261125_1-stdout.txt" in text
     assert "Rejecting initial value" in text
+
+
+def test_timed_out_compile_counts_when_its_module_was_built(tmp_path):
+    """pystan's request times out after 300 s; the compile finishes anyway, but
+    httpstan's cancelled handler leaves no compiler log: hetfx completes the
+    folder, or says why it cannot."""
+    folder = tmp_path / "models" / "abc"
+    folder.mkdir(parents=True)
+    with pytest.raises(
+        SamplingError,
+        match=re.escape(
+            "pystan's compile request timed out (aiohttp's 300 s) and left no "
+            f"compiled module in {folder}"
+        ),
+    ):
+        _finish_timed_out_build(folder)
+    (folder / f"stan_services_model_abc{EXTENSION_SUFFIXES[0]}").write_bytes(b"so")
+    assert build_problem(folder) == f"no {COMPILER_LOG}"
+    _finish_timed_out_build(folder)
+    assert build_problem(folder) is None
+    assert "timed out" in (folder / COMPILER_LOG).read_text()

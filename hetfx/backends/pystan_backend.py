@@ -135,13 +135,40 @@ def _quiet(silence: bool):
         yield buffer
 
 
-def _build_module(code: str, example_data: dict[str, Any]) -> None:
-    """Compile through ``stan.build``, the compiler's output kept for errors."""
+def _finish_timed_out_build(folder: Path) -> None:
+    """Complete httpstan's folder after pystan's compile request timed out.
+
+    pystan's HTTP client gives up after aiohttp's 300 s, while the compiler's
+    thread runs on and ``asyncio.run`` waits for it: the module is then built,
+    but httpstan's request handler, cancelled, never wrote the compiler's log,
+    without which httpstan cannot report the module as cached.
+    """
+    if not _has_module(folder):
+        raise SamplingError(
+            "pystan's compile request timed out (aiohttp's 300 s) and left no "
+            f"compiled module in {folder}; run the fit again when the machine is "
+            "less busy."
+        )
+    log = folder / COMPILER_LOG
+    if not log.is_file():
+        log.write_text("(the compiler's output was lost: pystan's request timed out)\n")
+
+
+def _build_module(code: str, example_data: dict[str, Any], folder: Path) -> None:
+    """Compile through ``stan.build`` into httpstan's ``folder``, the compiler's
+    output kept for errors; a compile slower than pystan's timeout still counts."""
     import stan
 
+    data = to_pystan_data(example_data)
     with _compiler_output() as log, _quiet(True) as out:
         try:
-            stan.build(code, data=to_pystan_data(example_data))
+            try:
+                stan.build(code, data=data)
+            except TimeoutError:
+                _finish_timed_out_build(folder)
+                stan.build(code, data=data)  # found in httpstan's cache now
+        except SamplingError:
+            raise
         except Exception as exc:
             log.seek(0)
             text = (out.getvalue() if out else "") + log.read()[-5000:]
@@ -194,7 +221,7 @@ class PystanBackend(Backend):
                 compiled_now = True
                 program = name.removeprefix("hetfx_")
                 with cache.announce_compile(program, "pystan", "2 minutes"):
-                    _build_module(code, example_data)
+                    _build_module(code, example_data, working)
             cache.copy_files(working, folder)
 
         meta = {"program": name, "backend": "pystan", "httpstan_name": model_name}
