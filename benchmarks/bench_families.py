@@ -5,6 +5,7 @@ A common simulated design (N = 5,000, 5 binary modifiers: 32 groups, 2 controls)
 outcome (../shared/data).
 
 Usage: python benchmarks/bench_families.py [--backend pystan] [--n 5000]
+    [--families student_t ...]
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES))
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
@@ -93,7 +95,7 @@ def main() -> None:
         f"  {'family':18s} {'compile':>8s} {'warm fit':>9s} {'min ESS':>9s}"
         f" {'div':>6s} {'rows':>8s}"
     )
-    for family in FAMILIES:
+    for family in args.families:
         bench_family(family, args.n, args.backend)
     if (HERE.parent.parent / "shared" / "data" / "tomz-weeks-2021").is_dir():
         bench_tomz_weeks(args.backend)

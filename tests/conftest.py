@@ -217,6 +217,7 @@ def sampled_value(name: str, posterior, draw: int) -> list:
     reported = {
         "log_sigma": "sigma",
         "log_phi": "phi",
+        "log_nu_minus_one": "nu",
         "cutpoints_free": "cutpoints_raw",
     }.get(name)
     if reported not in posterior:  # zero-length (phi of the poisson family)
@@ -224,6 +225,8 @@ def sampled_value(name: str, posterior, draw: int) -> list:
     value = np.atleast_1d(posterior[reported].values[0, draw])
     if name == "cutpoints_free":  # the first cutpoint and the log gaps
         return np.r_[value[:1], np.log(np.diff(value))].tolist()
+    if name == "log_nu_minus_one":
+        return float(np.log(value[0] - 1))
     # an unused sigma_theta is reported as 0; any value serves the likelihood
     log = np.log(np.maximum(value, 1e-3))
     return log.tolist() if np.ndim(posterior[reported].values) > 2 else float(log[0])

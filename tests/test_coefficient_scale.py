@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import hetfx
 from hetfx.design.build import build_design
 from hetfx.families import get_family
-from hetfx.families.units import cutpoint_units, log_phi_units
+from hetfx.families.units import LOG_NU_RANGE, cutpoint_units, log_phi_units, t_fit
 from hetfx.program import standata
 from hetfx.program.coefficient_scale import (
     POOLING_ORIGIN,
@@ -102,9 +102,14 @@ def test_which_fits_sample_in_pilot_units():
     n_fixed = design.layout.groups.start
     student = build_stan_input(design, get_family("student_t")).data
     assert np.all(student["coef_scale"] < 0.5)
-    # log sigma near the residual sd (1 here), in units of (2 n)^-1/2
+    # log sigma near the residual sd (1 here), in units of about (2 n)^-1/2;
+    # gaussian residuals: the t fit's nu at its upper bound, in unit scale
     assert abs(student["log_sigma_loc"]) < 0.2
-    assert student["log_sigma_scale"] == pytest.approx(1 / np.sqrt(2 * len(df)))
+    assert student["log_sigma_scale"] == pytest.approx(
+        1 / np.sqrt(2 * len(df)), rel=0.2
+    )
+    assert student["log_nu_loc"] == pytest.approx(LOG_NU_RANGE[1])
+    assert student["log_nu_scale"] == 1.0
     si = build_stan_input(design, get_family("student_t"), prior_only=True)
     np.testing.assert_array_equal(si.data["coef_loc"], np.zeros(n_fixed))
     np.testing.assert_array_equal(si.data["coef_scale"], np.ones(n_fixed))
@@ -116,11 +121,36 @@ def test_which_fits_sample_in_pilot_units():
         si.data["sigma_theta_scale"] * log_slope(POOLING_ORIGIN), [1.0]
     )
     assert si.data["log_sigma_scale"] == 1.0
+    assert (si.data["log_nu_loc"], si.data["log_nu_scale"]) == (0.0, 1.0)
     collapsed = build_stan_input(
         design, get_family("gaussian"), program="gaussian_collapsed"
     )
     assert "coef_scale" not in collapsed.data
     assert collapsed.data["log_sigma_scale"] == pytest.approx(1 / np.sqrt(2 * 400))
+
+
+def test_student_t_units_recover_the_shape_and_scale():
+    """log sigma and log(nu - 1) start at the t fit of the pilot's residuals,
+    within a few of their sds of the truth (nu = 4, sigma = 2), in units of
+    those sds, the rows' survey weights counted."""
+    n = 4000
+    df = frame(n=n, seed=5)
+    rng = np.random.default_rng(5)
+    df["y"] = 1 + 0.5 * df.x + df.t * (0.3 + 0.4 * df.z) + 2 * rng.standard_t(4, n)
+    design = build_design("y ~ x | t : z", df, warn_groups=False)
+    data = build_stan_input(design, get_family("student_t")).data
+    log_nu, sd_nu = data["log_nu_loc"], data["log_nu_scale"]
+    assert 0.04 < sd_nu < 0.2 and abs(log_nu - np.log(3)) < 3 * sd_nu
+    log_sigma, sd_sigma = data["log_sigma_loc"], data["log_sigma_scale"]
+    assert 0.01 < sd_sigma < 0.05 and abs(log_sigma - np.log(2)) < 3 * sd_sigma
+    # doubling every row's weight halves the variances
+    (loc, sd), (loc2, sd2) = (
+        t_fit(residuals, np.full(n, w))
+        for residuals in [np.asarray(data["y"]) - np.median(data["y"])]
+        for w in (1.0, 2.0)
+    )
+    np.testing.assert_allclose(loc2, loc, atol=1e-5)
+    np.testing.assert_allclose(sd2, sd / np.sqrt(2), rtol=1e-3)
 
 
 def test_negative_binomial_shape_units():

@@ -225,18 +225,12 @@ class Family:
 
     def pilot_statistics(self, data: dict[str, Any], layout: Any) -> PilotStatistics:
         """The :class:`PilotStatistics` of the row-wise Stan data, in chunks."""
-        from hetfx.program.rows import RowData
+        from hetfx.program.rows import pilot_design
 
         w, z, within, estimate_scale = self.working_response(data)
-        rows = RowData(data["W"], data["t_group"], data["theta_slot"], layout.G)
         P = layout.P
         gram, cross = np.zeros((P, P)), np.zeros(P)
-        for start in range(0, rows.n, 100_000):
-            part = slice(start, start + 100_000)
-            chunk = RowData(
-                rows.W[part], rows.t_group[part], rows.theta_slot[:, part], layout.G
-            )
-            X = np.column_stack([np.ones(chunk.n), chunk.W, chunk.group_columns()])
+        for part, X in pilot_design(data, layout.G):
             gram += X.T @ (w[part, None] * X)
             cross += X.T @ (w[part] * z[part])
         zwz = float(np.sum(w * z**2)) + within

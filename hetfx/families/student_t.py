@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hetfx.families.base import Family, ParameterPrior, centred_rows
-from hetfx.families.units import log_sigma_units
+from hetfx.families.units import student_t_units
 from hetfx.priors import Exponential, Gamma
 
 
@@ -28,10 +28,9 @@ class StudentT(Family):
         return centred_rows(self, design, sc, summary, y, levels, aggregate)
 
     def parameter_units(self, data, pilot, residual):
-        """log sigma in the pilot's units (:func:`log_sigma_units`; the pilot's
-        residual variance is nu / (nu - 2) sigma^2, near enough); nu keeps
-        unit scale."""
-        return log_sigma_units(data, pilot.n_units if pilot else None, residual)
+        """log sigma and log(nu - 1) at the t fit of the pilot's residuals, in
+        units of their sds (:func:`student_t_units`)."""
+        return student_t_units(data, pilot, residual)
 
     def log_likelihood(self, y, eta, extra, extras):
         from scipy import stats

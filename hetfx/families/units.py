@@ -88,3 +88,97 @@ def cutpoint_units(data: dict[str, Any], pilot: Any) -> dict[str, np.ndarray]:
     loc[1:] = np.where(ok, np.log(gap), 0.0)
     scale[1:] = np.where(ok, np.sqrt(gap_variance) / gap, 1.0)
     return {"cutpoint_loc": loc, "cutpoint_scale": scale}
+
+
+# the t fit's range of log(nu - 1): nu from 1.1 to 101, where the default
+# gamma(2, 0.1) prior has nearly all its mass
+LOG_NU_RANGE = (np.log(0.1), np.log(100.0))
+T_FIT_ROWS = 50_000  # rows of the t fit (evenly spaced), its information scaled
+
+
+def student_t_units(
+    data: dict[str, Any], pilot: Any, residual: float | None
+) -> dict[str, float]:
+    """``log_sigma_loc``, ``log_sigma_scale``, ``log_nu_loc`` and
+    ``log_nu_scale``: log sigma and log(nu - 1) at the maximum likelihood t fit
+    of the pilot's residuals, in units of their sds from its observed
+    information. Without a pilot, or where the fit fails, :func:`log_sigma_units`
+    and log(nu - 1) in unit scale at 0."""
+    units = {
+        **log_sigma_units(data, pilot.n_units if pilot else None, residual),
+        "log_nu_loc": 0.0,
+        "log_nu_scale": 1.0,
+    }
+    if pilot is None or not len(data["y"]):
+        return units
+    weight = np.asarray(data.get("weight", []), dtype=float)
+    residuals = pilot_residuals(data, pilot)
+    fit = t_fit(residuals, weight if weight.size else np.ones_like(residuals))
+    if fit is not None:
+        (log_s, log_nu), (sd_s, sd_nu) = fit
+        units.update(log_sigma_loc=log_s, log_sigma_scale=sd_s)
+        units.update(log_nu_loc=log_nu, log_nu_scale=sd_nu)
+    return units
+
+
+def pilot_residuals(data: dict[str, Any], pilot: Any) -> np.ndarray:
+    """The outcome minus the pilot's no-pooling fit, per row of the row-wise
+    Stan data."""
+    from hetfx.program.parameterization import pilot_least_squares
+    from hetfx.program.rows import pilot_design
+
+    coef = pilot_least_squares(pilot, pilot.gram, pilot.cross)[0]
+    n_groups = len(coef) - 1 - np.shape(data["W"])[1]
+    y = np.asarray(data["y"], dtype=float)
+    return np.concatenate(
+        [y[part] - X @ coef for part, X in pilot_design(data, n_groups)]
+    )
+
+
+def t_fit(
+    residuals: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The weighted maximum likelihood (log s, log(nu - 1)) of t(nu, 0, s)
+    residuals and their sds (the observed information's inverse); at most
+    ``T_FIT_ROWS`` evenly spaced rows, their log likelihood scaled to all.
+    The sd of log(nu - 1) is 1 where the fit rests on a bound of
+    ``LOG_NU_RANGE``; None where the information is not positive definite."""
+    from scipy import optimize
+    from scipy.special import gammaln
+
+    step = max(1, len(residuals) // T_FIT_ROWS)
+    r, w = residuals[::step], weight[::step]
+    factor = weight.sum() / max(w.sum(), 1e-300)
+    spread = np.median(np.abs(r - np.median(r))) / 0.6745
+    if not np.isfinite(spread) or spread <= 0:
+        return None
+
+    square = r**2
+    total = w.sum()
+
+    def loss(u: np.ndarray) -> float:  # minus log t(r | nu, 0, s), scaled to all
+        log_s, nu = u[0], 1 + np.exp(u[1])
+        constant = gammaln(0.5 * (nu + 1)) - gammaln(0.5 * nu) - 0.5 * np.log(nu)
+        kernel = w @ np.log1p(square * np.exp(-2 * log_s) / nu)
+        return -factor * (total * (constant - log_s) - 0.5 * (nu + 1) * kernel)
+
+    start = np.array([np.log(spread), np.log(4.0)])
+    best = optimize.minimize(
+        loss, start, method="L-BFGS-B", bounds=[(None, None), LOG_NU_RANGE]
+    )
+    u = best.x
+    h = 1e-3
+    hessian = np.empty((2, 2))
+    for i, j in ((0, 0), (0, 1), (1, 1)):
+        di, dj = np.eye(2)[i] * h, np.eye(2)[j] * h
+        hessian[i, j] = hessian[j, i] = (
+            loss(u + di + dj)
+            - loss(u + di - dj)
+            - loss(u - di + dj)
+            + loss(u - di - dj)
+        ) / (4 * h * h)
+    if not np.all(np.isfinite(hessian)) or np.any(np.linalg.eigvalsh(hessian) <= 0):
+        return None
+    sd = np.sqrt(np.diag(np.linalg.inv(hessian)))
+    at_bound = np.min(np.abs(u[1] - np.array(LOG_NU_RANGE))) < 1e-6
+    return u, np.array([sd[0], 1.0 if at_bound else min(sd[1], 1.0)])

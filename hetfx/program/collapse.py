@@ -21,10 +21,10 @@ if TYPE_CHECKING:
     from hetfx.families import Family
 
 COEFFICIENTS = ("alpha", "beta", "a", "lambda")
-# what the programs sample in place of sigma, phi and the cutpoints (in the
+# what the programs sample in place of sigma, phi, nu and the cutpoints (in the
 # pilot's units), which idata has: left out of idata (sigma_theta_free, the
 # coordinate of pooling_scale, stays, like theta_raw)
-SAMPLING_SCALES = ("log_sigma", "log_phi", "cutpoints_free")
+SAMPLING_SCALES = ("log_sigma", "log_phi", "log_nu_minus_one", "cutpoints_free")
 
 
 def blocking_priors(priors: dict[str, Prior]) -> list[str]:

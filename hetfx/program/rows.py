@@ -25,6 +25,7 @@ then has a row per segment), at no per-row autodiff cost for the intercept.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -154,6 +155,20 @@ class RowData:
             slots = self.theta_slot[e] - 1
             np.add.at(out, (np.arange(self.n), slots), self.t_group[:, e])
         return out[:, 1:]
+
+
+def pilot_design(
+    data: dict[str, Any], n_groups: int, chunk: int = 100_000
+) -> Iterator[tuple[slice, np.ndarray]]:
+    """The pilot's no-pooling design [1, W, T.*1{g}] of the row-wise Stan data
+    ``data``, by chunks of rows: (the rows, their design)."""
+    rows = RowData(data["W"], data["t_group"], data["theta_slot"], n_groups)
+    for start in range(0, rows.n, chunk):
+        part = slice(start, start + chunk)
+        block = RowData(
+            rows.W[part], rows.t_group[part], rows.theta_slot[:, part], n_groups
+        )
+        yield part, np.column_stack([np.ones(block.n), block.W, block.group_columns()])
 
 
 def row_data(design: Design, sc: Scaling) -> RowData:
