@@ -77,6 +77,15 @@ def test_lookup_equals_the_group_columns_of_W(seed, n, continuous, two_arms):
     assert float(sums["y"] @ eta(merged)) == pytest.approx(
         float(df["y"].to_numpy() @ eta(rows)), rel=1e-9, abs=1e-9
     )
+    # merging on y too (the negative binomial's): one row per distinct (row, y),
+    # y kept, the weights summed, every unit's (eta, y) still there
+    w = np.random.default_rng(seed).uniform(0.5, 2, n)
+    keyed, keyed_sums = aggregate(rows, {"y": df["y"].to_numpy(), "w": w}, ("y",))
+    assert keyed.n == len(np.unique(np.column_stack([W, df["y"]]), axis=0))
+    assert keyed_sums["w"].sum() == pytest.approx(w.sum())
+    assert float(keyed_sums["w"] @ (keyed_sums["y"] * eta(keyed))) == pytest.approx(
+        float(w @ (df["y"].to_numpy() * eta(rows))), rel=1e-9, abs=1e-9
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -151,7 +160,10 @@ def test_every_family_aggregates_exactly_what_it_may():
     # x (2 values) x 4 modifier cells (main effects) x treated or not
     for family in ("bernoulli", "poisson", "ordinal", "categorical"):
         assert rows[family] == 16, (family, rows[family])
-    assert rows["negative_binomial"] == rows["student_t"] == 600
+    # the negative binomial merges units that share the count too
+    cells = df.groupby(["x", "treat", "z1", "z2", "count"]).ngroups
+    assert rows["negative_binomial"] == cells < 300
+    assert rows["student_t"] == 600
 
 
 def test_between_group_variance_is_the_method_of_moments_estimate():

@@ -129,6 +129,8 @@ class Family:
     #: The likelihood of rows that share eta equals that of their sums (up to a
     #: constant), so repeated rows may be merged (:func:`hetfx.program.rows.aggregate`).
     exact_aggregation = False
+    #: :meth:`row_sums` entries that rows must share to merge (kept, not summed)
+    aggregation_keys = ()
     #: Fewest rows the runs must average for the rows to go by segment
     #: (:func:`hetfx.program.rows.by_segment`); None: ``SEGMENT_MIN_ROWS``.
     segment_min_rows = None
@@ -161,7 +163,7 @@ class Family:
         rows = row_data(design, sc)
         sums = self.row_sums(design, y, levels)
         if aggregate and self.exact_aggregation:
-            merged_rows, merged_sums = merge_rows(rows, sums)
+            merged_rows, merged_sums = merge_rows(rows, sums, self.aggregation_keys)
             if self.merging_pays(rows.n, merged_rows.n, sums):
                 rows, sums = merged_rows, merged_sums
         if self.segment_likelihood(sums):

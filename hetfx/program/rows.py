@@ -198,29 +198,38 @@ def row_data(design: Design, sc: Scaling) -> RowData:
 
 
 def aggregate(
-    rows: RowData, sums: dict[str, np.ndarray]
+    rows: RowData, sums: dict[str, np.ndarray], keys: tuple[str, ...] = ()
 ) -> tuple[RowData, dict[str, np.ndarray]]:
-    """Merge rows with the same W_fixed, T and groups, summing ``sums``.
+    """Merge rows with the same W_fixed, T and groups (and the same ``keys``
+    of ``sums``), summing the other ``sums``.
 
     Parameters
     ----------
     rows : RowData
     sums : dict of numpy.ndarray
         Per-row quantities (N,) or (N, k) to add up within each distinct row.
+    keys : tuple of str
+        Entries of ``sums`` (N,) that merged rows share, kept as they are (the
+        negative binomial's count and exposure).
 
     Returns
     -------
     RowData, dict
         The distinct rows (in sorted order) and the summed quantities.
     """
-    key = np.column_stack([rows.W, rows.t_group, rows.theta_slot.T, rows.levels.T])
+    key = np.column_stack(
+        [rows.W, rows.t_group, rows.theta_slot.T, rows.levels.T]
+        + [np.asarray(sums[name], dtype=float) for name in keys]
+    )
     distinct, first, inverse = np.unique(
         key, axis=0, return_index=True, return_inverse=True
     )
     inverse = inverse.ravel()
     m = distinct.shape[0]
-    summed = {}
+    summed = {name: np.asarray(sums[name], dtype=float)[first] for name in keys}
     for name, values in sums.items():
+        if name in keys:
+            continue
         values = np.asarray(values, dtype=float)
         out = np.zeros((m,) + values.shape[1:])
         np.add.at(out, inverse, values)
