@@ -153,6 +153,31 @@ def test_student_t_units_recover_the_shape_and_scale():
     np.testing.assert_allclose(sd2, sd / np.sqrt(2), rtol=1e-3)
 
 
+def test_negative_binomial_pilot_weighs_units_by_their_information():
+    """The negative binomial's pilot weighs a unit by mu phi / (mu + phi), the
+    NB2 information of eta, with phi from the counts' moments around the
+    Poisson step's fit: near the true shape where the covariates, not the
+    shape, make most of the counts' spread (within 30%)."""
+    rng = np.random.default_rng(8)
+    n, phi = 20_000, 2.0
+    df = frame(n=n, seed=8)
+    mu = np.exp(1 + 1.2 * df.x + df.t * (0.3 + 0.4 * df.z))
+    df["y"] = rng.negative_binomial(phi, phi / (phi + mu))
+    design = build_design("y ~ x | t : z", df, warn_groups=False)
+    nb = get_family("negative_binomial")
+    data = build_stan_input(design, nb).data
+    layout = design.layout
+    poisson = get_family("poisson").pilot_statistics(data, layout)
+    pilot = nb.pilot_statistics(data, layout)
+    # the intercept's information: sum mu phi / (mu + phi) at one mean, the rate
+    rate = df["y"].mean()
+    share = pilot.gram[0, 0] / poisson.gram[0, 0]
+    # (one IRLS step: its fit, and so phi, are approximate)
+    assert share * rate / (1 - share) == pytest.approx(phi, rel=0.3)
+    # the marginal moments (log phi's origin) take the covariates for shape
+    assert np.exp(data["log_phi_loc"][0]) < 0.5 * phi
+
+
 def test_negative_binomial_shape_units():
     """log phi starts at the counts' moment estimate, within a few of its sds
     of the true shape."""

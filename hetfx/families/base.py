@@ -227,16 +227,7 @@ class Family:
 
     def pilot_statistics(self, data: dict[str, Any], layout: Any) -> PilotStatistics:
         """The :class:`PilotStatistics` of the row-wise Stan data, in chunks."""
-        from hetfx.program.rows import pilot_design
-
-        w, z, within, estimate_scale = self.working_response(data)
-        P = layout.P
-        gram, cross = np.zeros((P, P)), np.zeros(P)
-        for part, X in pilot_design(data, layout.G):
-            gram += X.T @ (w[part, None] * X)
-            cross += X.T @ (w[part] * z[part])
-        zwz = float(np.sum(w * z**2)) + within
-        return PilotStatistics(gram, cross, zwz, float(w.sum()), estimate_scale)
+        return weighted_statistics(data, layout, *self.working_response(data))
 
     def parameter_units(
         self,
@@ -367,3 +358,24 @@ def category_probs(eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
     upper = np.concatenate([cum, ones], axis=-1)
     lower = np.concatenate([zeros, cum], axis=-1)
     return upper - lower
+
+
+def weighted_statistics(
+    data: dict[str, Any],
+    layout: Any,
+    w: np.ndarray,
+    z: np.ndarray,
+    within: float,
+    estimate_scale: bool,
+) -> PilotStatistics:
+    """The :class:`PilotStatistics` of weighted least squares of the working
+    response ``z`` on the pilot's design of the row-wise Stan data, in chunks."""
+    from hetfx.program.rows import pilot_design
+
+    P = layout.P
+    gram, cross = np.zeros((P, P)), np.zeros(P)
+    for part, X in pilot_design(data, layout.G):
+        gram += X.T @ (w[part, None] * X)
+        cross += X.T @ (w[part] * z[part])
+    zwz = float(np.sum(w * z**2)) + within
+    return PilotStatistics(gram, cross, zwz, float(w.sum()), estimate_scale)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hetfx.families.base import Family, ParameterPrior, check_counts
-from hetfx.families.units import log_phi_units
+from hetfx.families.units import PHI_RANGE, log_phi_units
 from hetfx.priors import Gamma
 
 
@@ -129,6 +129,28 @@ class NegativeBinomial(Poisson):
             "exposure": np.ones(design.n) if exposure is None else exposure,
             "weight": np.ones(design.n) if weights is None else weights,
         }
+
+    def pilot_statistics(self, data, layout):
+        """The Poisson's IRLS step with NB2 weights: a unit informs eta
+        mu phi / (mu + phi), phi estimated from the counts' moments around the
+        Poisson step's fit, sum w ((y - m)^2 - m) / sum w m^2 = 1 / phi."""
+        from hetfx.families.base import weighted_statistics
+        from hetfx.families.units import pilot_fit
+
+        info, z, within, estimate_scale = self.working_response(data)
+        poisson = weighted_statistics(data, layout, info, z, within, estimate_scale)
+        y = np.asarray(data["y"], dtype=float)
+        weight = np.asarray(data["weight"], dtype=float)
+        weight = weight if weight.size else np.ones_like(y)
+        fitted = np.exp(np.asarray(data["log_exposure"]) + pilot_fit(data, poisson))
+        excess = weight @ ((y - fitted) ** 2 - fitted)
+        phi = weight @ fitted**2 / excess if excess > 0 else PHI_RANGE[1]
+        phi = float(np.clip(phi, *PHI_RANGE))
+        # the intercept-only model's means (info = w mu)
+        mu = np.divide(info, weight, out=np.zeros_like(info), where=weight > 0)
+        return weighted_statistics(
+            data, layout, info * phi / (mu + phi), z, within, estimate_scale
+        )
 
     def merging_pays(self, n, merged, sums):
         # merged rows take the weighted likelihood, written out vectorised:

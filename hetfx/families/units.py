@@ -40,6 +40,15 @@ def log_sigma_units(
     }
 
 
+def moment_shape(y: np.ndarray, weight: np.ndarray) -> float:
+    """The NB2 shape phi = m^2 / (v - m) from the counts' weighted mean m and
+    variance v, within ``PHI_RANGE`` (its upper end where v <= m)."""
+    mean = float(np.average(y, weights=weight))
+    spread = float(np.average((y - mean) ** 2, weights=weight))
+    phi = mean**2 / (spread - mean) if spread > mean else PHI_RANGE[1]
+    return float(np.clip(phi, *PHI_RANGE))
+
+
 def log_phi_units(data: dict[str, Any], pilot: Any) -> dict[str, np.ndarray]:
     """``log_phi_loc`` and ``log_phi_scale`` of the NB2 shape: the method of
     moments phi = m^2 / (v - m) of the counts, and the sd of log phi from the
@@ -52,9 +61,7 @@ def log_phi_units(data: dict[str, Any], pilot: Any) -> dict[str, np.ndarray]:
     weight = np.asarray(data.get("weight", []), dtype=float)
     weight = weight if weight.size else np.ones_like(y)
     mean = float(np.average(y, weights=weight))
-    spread = float(np.average((y - mean) ** 2, weights=weight))
-    phi = mean**2 / (spread - mean) if spread > mean else PHI_RANGE[1]
-    log_phi = float(np.log(np.clip(phi, *PHI_RANGE)))
+    log_phi = float(np.log(moment_shape(y, weight)))
 
     def loglik(value: float) -> float:
         shape = np.exp(value)
@@ -121,18 +128,21 @@ def student_t_units(
     return units
 
 
-def pilot_residuals(data: dict[str, Any], pilot: Any) -> np.ndarray:
-    """The outcome minus the pilot's no-pooling fit, per row of the row-wise
-    Stan data."""
+def pilot_fit(data: dict[str, Any], pilot: Any) -> np.ndarray:
+    """The pilot's no-pooling fit (on the working response's scale), per row
+    of the row-wise Stan data."""
     from hetfx.program.parameterization import pilot_least_squares
     from hetfx.program.rows import pilot_design
 
     coef = pilot_least_squares(pilot, pilot.gram, pilot.cross)[0]
     n_groups = len(coef) - 1 - np.shape(data["W"])[1]
-    y = np.asarray(data["y"], dtype=float)
-    return np.concatenate(
-        [y[part] - X @ coef for part, X in pilot_design(data, n_groups)]
-    )
+    return np.concatenate([X @ coef for _, X in pilot_design(data, n_groups)])
+
+
+def pilot_residuals(data: dict[str, Any], pilot: Any) -> np.ndarray:
+    """The outcome minus the pilot's no-pooling fit, per row of the row-wise
+    Stan data."""
+    return np.asarray(data["y"], dtype=float) - pilot_fit(data, pilot)
 
 
 def t_fit(
