@@ -7,8 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hetfx.families.base import Family, ParameterPrior, check_counts
-from hetfx.families.units import PHI_RANGE, log_phi_units
+from hetfx.families.base import (
+    Family,
+    ParameterPrior,
+    check_counts,
+    weighted_statistics,
+)
+from hetfx.families.units import PHI_RANGE, log_phi_units, pilot_fit
 from hetfx.priors import Gamma
 
 
@@ -134,9 +139,6 @@ class NegativeBinomial(Poisson):
         """The Poisson's IRLS step with NB2 weights: a unit informs eta
         mu phi / (mu + phi), phi estimated from the counts' moments around the
         Poisson step's fit, sum w ((y - m)^2 - m) / sum w m^2 = 1 / phi."""
-        from hetfx.families.base import weighted_statistics
-        from hetfx.families.units import pilot_fit
-
         info, z, within, estimate_scale = self.working_response(data)
         poisson = weighted_statistics(data, layout, info, z, within, estimate_scale)
         y = np.asarray(data["y"], dtype=float)
