@@ -132,7 +132,7 @@ def test_which_fits_sample_in_pilot_units():
 def test_student_t_units_recover_the_shape_and_scale():
     """log sigma and log(nu - 1) start at the t fit of the pilot's residuals,
     within a few of their sds of the truth (nu = 4, sigma = 2), in units of
-    those sds, the rows' survey weights counted."""
+    those sds; the t fit counts the rows' weights."""
     n = 4000
     df = frame(n=n, seed=5)
     rng = np.random.default_rng(5)
@@ -144,11 +144,8 @@ def test_student_t_units_recover_the_shape_and_scale():
     log_sigma, sd_sigma = data["log_sigma_loc"], data["log_sigma_scale"]
     assert 0.01 < sd_sigma < 0.05 and abs(log_sigma - np.log(2)) < 3 * sd_sigma
     # doubling every row's weight halves the variances
-    (loc, sd), (loc2, sd2) = (
-        t_fit(residuals, np.full(n, w))
-        for residuals in [np.asarray(data["y"]) - np.median(data["y"])]
-        for w in (1.0, 2.0)
-    )
+    residuals = np.asarray(data["y"]) - np.median(data["y"])
+    (loc, sd), (loc2, sd2) = (t_fit(residuals, np.full(n, w)) for w in (1.0, 2.0))
     np.testing.assert_allclose(loc2, loc, atol=1e-5)
     np.testing.assert_allclose(sd2, sd / np.sqrt(2), rtol=1e-3)
 
