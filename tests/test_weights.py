@@ -79,6 +79,29 @@ def test_integer_weights_give_the_statistics_of_duplicated_rows():
         weighted.data["failure_weight"],
         np.asarray(dup.data["trials"]) - np.asarray(dup.data["y"]),
     )
+    # negative binomial: units sharing eta, the count and the exposure merge,
+    # so integer weights and duplicated rows give the same rows (the designs'
+    # centring differs: unweighted means)
+    sim = survey(family="negative_binomial")
+    sim.data["exposure"] = 1.0
+    for x in ("x1", "x2"):
+        sim.data[x] = (sim.data[x] > 0).astype(float)
+    fam = hetfx.families.get_family("negative_binomial", exposure="exposure")
+    extra = {"extra_variables": ("exposure",)}
+    weighted = build_stan_input(
+        build_design(sim.formula, sim.data, **options, **extra), fam
+    )
+    dup = build_stan_input(
+        build_design(sim.formula, duplicated(sim.data), **extra), fam
+    )
+    assert weighted.data["weighted"] == dup.data["weighted"] == 1
+    assert weighted.data["N"] < 600 / 1.8
+    for key in ("N", "y", "weight", "log_exposure", "y_distinct", "y_distinct_weight"):
+        np.testing.assert_allclose(
+            np.asarray(dup.data[key], float),
+            np.asarray(weighted.data[key], float),
+            err_msg=key,
+        )
 
 
 def test_partitioned_weights_equal_in_memory():
