@@ -13,7 +13,7 @@ from hetfx.families.base import (
     check_counts,
     weighted_statistics,
 )
-from hetfx.families.units import PHI_RANGE, log_phi_units, pilot_fit
+from hetfx.families.units import log_phi_units, moment_shape, pilot_fit
 from hetfx.priors import Gamma
 
 
@@ -38,15 +38,18 @@ class Poisson(Family):
 
     exact_aggregation = True  # sum of Poissons with one rate: Poisson
 
-    def row_sums(self, design, y, levels):
+    def exposures(self, design) -> np.ndarray:
+        """Each unit's exposure (1 without an exposure column)."""
         exposure = design.extras[self.exposure] if self.exposure else None
-        exposure = np.ones(design.n) if exposure is None else exposure
+        return np.ones(design.n) if exposure is None else exposure
+
+    def row_sums(self, design, y, levels):
+        exposure = self.exposures(design)
         weights = design.weights
         if weights is None:
             return {"y": y, "exposure": exposure}
-        if self.exact_aggregation:  # Poisson: sum_i w_i y_i and w_i exposure_i
-            return {"count": weights * y, "exposure": weights * exposure}
-        return {"y": y, "exposure": exposure, "weight": weights}
+        # sum_i w_i y_i and w_i exposure_i: rows still merge
+        return {"count": weights * y, "exposure": weights * exposure}
 
     def segment_likelihood(self, sums):
         # unweighted rows (an exposure becomes a column of W with coefficient 1)
@@ -84,7 +87,10 @@ class Poisson(Family):
             )
         return data
 
-    def working_response(self, data):
+    def poisson_step(self, data) -> tuple[np.ndarray, ...]:
+        """One Poisson IRLS step from the intercept-only model, per row: the
+        counts y, the row weights w (the negative binomial's; else 1), the
+        means mu and the working response."""
         if len(data["count_weight"]):
             y = np.asarray(data["count_weight"], dtype=float)
             exposure = np.asarray(data["exposure_weight"], dtype=float)
@@ -92,11 +98,15 @@ class Poisson(Family):
         else:
             y = np.asarray(data["y"], dtype=float)
             exposure = np.exp(np.asarray(data["log_exposure"], dtype=float))
-        weight = np.asarray(data["weight"], dtype=float)  # negative binomial
+        weight = np.asarray(data["weight"], dtype=float)
         weight = weight if weight.size else np.ones_like(y)
         rate = max(weight @ y / (weight @ exposure), 1e-6)
         mu = rate * exposure
-        return weight * mu, np.log(rate) + (y - mu) / mu, 0.0, False
+        return y, weight, mu, np.log(rate) + (y - mu) / mu
+
+    def working_response(self, data):
+        _, weight, mu, z = self.poisson_step(data)
+        return weight * mu, z, 0.0, False
 
     def log_likelihood(self, y, eta, extra, extras):
         from scipy import stats
@@ -127,31 +137,23 @@ class NegativeBinomial(Poisson):
     aggregation_keys = ("y", "exposure")
 
     def row_sums(self, design, y, levels):
-        exposure = design.extras[self.exposure] if self.exposure else None
         weights = design.weights
         return {
             "y": y,
-            "exposure": np.ones(design.n) if exposure is None else exposure,
+            "exposure": self.exposures(design),
             "weight": np.ones(design.n) if weights is None else weights,
         }
 
     def pilot_statistics(self, data, layout):
         """The Poisson's IRLS step with NB2 weights: a unit informs eta
         mu phi / (mu + phi), phi estimated from the counts' moments around the
-        Poisson step's fit, sum w ((y - m)^2 - m) / sum w m^2 = 1 / phi."""
-        info, z, within, estimate_scale = self.working_response(data)
-        poisson = weighted_statistics(data, layout, info, z, within, estimate_scale)
-        y = np.asarray(data["y"], dtype=float)
-        weight = np.asarray(data["weight"], dtype=float)
-        weight = weight if weight.size else np.ones_like(y)
+        Poisson step's fit (:func:`moment_shape`)."""
+        y, weight, mu, z = self.poisson_step(data)
+        poisson = weighted_statistics(data, layout, weight * mu, z, 0.0, False)
         fitted = np.exp(np.asarray(data["log_exposure"]) + pilot_fit(data, poisson))
-        excess = weight @ ((y - fitted) ** 2 - fitted)
-        phi = weight @ fitted**2 / excess if excess > 0 else PHI_RANGE[1]
-        phi = float(np.clip(phi, *PHI_RANGE))
-        # the intercept-only model's means (info = w mu)
-        mu = np.divide(info, weight, out=np.zeros_like(info), where=weight > 0)
+        phi = moment_shape(y, weight, fitted)
         return weighted_statistics(
-            data, layout, info * phi / (mu + phi), z, within, estimate_scale
+            data, layout, weight * mu * phi / (mu + phi), z, 0.0, False
         )
 
     def merging_pays(self, n, merged, sums):

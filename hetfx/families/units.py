@@ -40,12 +40,14 @@ def log_sigma_units(
     }
 
 
-def moment_shape(y: np.ndarray, weight: np.ndarray) -> float:
-    """The NB2 shape phi = m^2 / (v - m) from the counts' weighted mean m and
-    variance v, within ``PHI_RANGE`` (its upper end where v <= m)."""
-    mean = float(np.average(y, weights=weight))
-    spread = float(np.average((y - mean) ** 2, weights=weight))
-    phi = mean**2 / (spread - mean) if spread > mean else PHI_RANGE[1]
+def moment_shape(y: np.ndarray, weight: np.ndarray, mean: Any) -> float:
+    """The NB2 shape from the counts' moments around ``mean`` (a number or one
+    per count), Var = m + m^2 / phi: phi = sum w m^2 / sum w ((y - m)^2 - m),
+    m^2 / (v - m) for one mean m; within ``PHI_RANGE`` (its upper end where
+    the counts spread no more than a Poisson's)."""
+    mean = np.broadcast_to(np.asarray(mean, dtype=float), y.shape)
+    excess = weight @ ((y - mean) ** 2 - mean)
+    phi = weight @ mean**2 / excess if excess > 0 else PHI_RANGE[1]
     return float(np.clip(phi, *PHI_RANGE))
 
 
@@ -61,7 +63,7 @@ def log_phi_units(data: dict[str, Any], pilot: Any) -> dict[str, np.ndarray]:
     weight = np.asarray(data.get("weight", []), dtype=float)
     weight = weight if weight.size else np.ones_like(y)
     mean = float(np.average(y, weights=weight))
-    log_phi = float(np.log(moment_shape(y, weight)))
+    log_phi = float(np.log(moment_shape(y, weight, mean)))
 
     def loglik(value: float) -> float:
         shape = np.exp(value)
