@@ -12,20 +12,15 @@ import argparse
 import time
 import warnings
 
+from bench_families import benchmark_design
+
 import hetfx
 
 
 def factorial(n: int, family: str, seed: int = 1):
     """The benchmark design with both controls binary (and every exposure 1),
     so that rows repeat."""
-    sim = hetfx.datasets.simulate(
-        n=n,
-        n_modifiers=5,
-        n_controls=2,
-        family=family,
-        seed=seed,
-        alpha=0.5 if family in ("poisson", "negative_binomial") else 0.0,
-    )
+    sim = benchmark_design(family, n, seed)
     for x in ("x1", "x2"):
         sim.data[x] = (sim.data[x] > 0).astype(float)
     if "exposure" in sim.data:  # one exposure for all, else no row repeats

@@ -23,15 +23,21 @@ HERE = Path(__file__).resolve().parent
 FAMILIES = hetfx.datasets.FAMILIES
 
 
-def bench_family(family: str, n: int, backend: str) -> None:
-    sim = hetfx.datasets.simulate(
+def benchmark_design(family: str, n: int = 5000, seed: int = 1):
+    """The common simulated design: 5 binary modifiers (32 groups), 2
+    continuous controls, a count outcome's intercept 0.5."""
+    return hetfx.datasets.simulate(
         n=n,
         n_modifiers=5,
         n_controls=2,
         family=family,
-        seed=1,
+        seed=seed,
         alpha=0.5 if family in ("poisson", "negative_binomial") else 0.0,
     )
+
+
+def bench_family(family: str, n: int, backend: str) -> None:
+    sim = benchmark_design(family, n)
     model = hetfx.HetModel(sim.formula, family=sim.family_object, backend=backend)
     start = time.perf_counter()
     model.compile()

@@ -144,10 +144,12 @@ def run_hetfx(formula, data, family, backend, **kw) -> tuple[dict, hetfx.HetFit]
 
 
 def designs() -> list[tuple[str, str, pd.DataFrame, str, dict]]:
+    sys.path.insert(0, str(HERE))
+    from bench_families import benchmark_design
+
     out = []
     tw = HERE.parent.parent / "shared" / "data" / "tomz-weeks-2021"
     if tw.is_dir():
-        sys.path.insert(0, str(HERE))
         from bench_fit import FORMULA, tomz_weeks
 
         data = tomz_weeks()
@@ -156,14 +158,7 @@ def designs() -> list[tuple[str, str, pd.DataFrame, str, dict]]:
     else:
         print("Tomz-Weeks skipped: ../shared/data/tomz-weeks-2021 not found")
     for family in ("bernoulli", "poisson"):
-        sim = hetfx.datasets.simulate(
-            n=5000,
-            n_modifiers=5,
-            n_controls=2,
-            family=family,
-            seed=1,
-            alpha=0.5 if family == "poisson" else 0.0,
-        )
+        sim = benchmark_design(family)
         data = sim.data.drop(columns=["exposure"], errors="ignore")
         out.append(("N = 5,000, 32 groups", sim.formula, data, family, {}))
     return out
