@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.special
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ from hetfx.program.coefficient_scale import (
     log_slope,
     pooling_coordinate,
     sampler_units,
+    treated_levels,
 )
 from hetfx.program.parameterization import pilot_group_estimates
 from hetfx.program.standata import build_stan_input
@@ -153,8 +155,10 @@ def test_student_t_units_recover_the_shape_and_scale():
 def test_negative_binomial_pilot_weighs_units_by_their_information():
     """The negative binomial's pilot weighs a unit by mu phi / (mu + phi), the
     NB2 information of eta, with phi from the counts' moments around the
-    Poisson step's fit: near the true shape where the covariates, not the
+    Poisson steps' fit: near the true shape where the covariates, not the
     shape, make most of the counts' spread (within 30%)."""
+    from scipy.optimize import brentq
+
     rng = np.random.default_rng(8)
     n, phi = 20_000, 2.0
     df = frame(n=n, seed=8)
@@ -163,16 +167,57 @@ def test_negative_binomial_pilot_weighs_units_by_their_information():
     design = build_design("y ~ x | t : z", df, warn_groups=False)
     nb = get_family("negative_binomial")
     data = build_stan_input(design, nb).data
-    layout = design.layout
-    poisson = get_family("poisson").pilot_statistics(data, layout)
-    pilot = nb.pilot_statistics(data, layout)
-    # the intercept's information: sum mu phi / (mu + phi) at one mean, the rate
-    rate = df["y"].mean()
-    share = pilot.gram[0, 0] / poisson.gram[0, 0]
-    # (one IRLS step: its fit, and so phi, are approximate)
-    assert share * rate / (1 - share) == pytest.approx(phi, rel=0.3)
+    pilot = nb.pilot_statistics(data, design.layout)
+    # the intercept's information, sum mu phi / (mu + phi), with each unit at
+    # its own mean (the Poisson steps' fit, near the true mu): solved for phi
+    mu = mu.to_numpy()  # (the sum does not depend on the rows' order)
+
+    def information(shape: float) -> float:
+        return float(np.sum(mu * shape / (mu + shape))) - pilot.gram[0, 0]
+
+    assert brentq(information, 1e-3, 1e3) == pytest.approx(phi, rel=0.3)
     # the marginal moments (log phi's origin) take the covariates for shape
     assert np.exp(data["log_phi_loc"][0]) < 0.5 * phi
+
+
+@pytest.mark.parametrize(
+    ("family", "means", "information", "link"),
+    [
+        ("bernoulli", (0.5, 0.9, 0.75), lambda m: m * (1 - m), scipy.special.logit),
+        ("poisson", (1.0, 8.0, 3.0), lambda m: m, np.log),
+    ],
+)
+def test_pilot_weighs_each_group_by_its_own_information(
+    family, means, information, link
+):
+    """Two IRLS steps: a group's variance given the other coefficients is one
+    over its treated units' own information (n p (1 - p), n mu), and its
+    estimate its own level, not those of one step from the overall mean
+    (which took every unit's information at the mean: for shares 0.5 and 0.9
+    it gave the second group less than half its variance)."""
+    rng = np.random.default_rng(5)
+    n = 8_000
+    z = rng.integers(0, 3, n)
+    t = rng.integers(0, 2, n)
+    mean = np.where(t == 1, np.take(means, z), np.mean(means))
+    y = rng.binomial(1, mean) if family == "bernoulli" else rng.poisson(mean)
+    df = pd.DataFrame({"y": y, "t": t, "z": z})
+    design = build_design("y ~ 1 | t : z", df, warn_groups=False)
+    fam = get_family(family)
+    data = build_stan_input(design, fam).data
+    groups = pilot_group_estimates(
+        fam.pilot_statistics(data, design.layout), design.layout
+    )
+    z_of_group = design.group_table()["z"].to_numpy()
+    treated = np.array([((t == 1) & (z == g)).sum() for g in z_of_group])
+    own = np.array([information(means[g]) for g in z_of_group])
+    np.testing.assert_allclose(
+        groups.information_variance, 1 / (treated * own), rtol=0.1
+    )
+    # the treated level of each group (no controls: alpha + theta_g) at its
+    # own link
+    levels = treated_levels(data, groups, intercept=True) + data["y_shift"]
+    np.testing.assert_allclose(levels, link(np.take(means, z_of_group)), atol=0.1)
 
 
 def test_negative_binomial_shape_units():

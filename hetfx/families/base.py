@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hetfx.errors import DataError, OptionError
+from hetfx.families.units import pilot_fit
+
+#: the pilot's IRLS stops where no row's linear predictor moves more than this
+PILOT_TOLERANCE = 0.01
 
 if TYPE_CHECKING:
     from hetfx.design.build import Design
@@ -215,19 +219,35 @@ class Family:
             "weight": sums["weight"] if weighted else np.zeros(0),
         }
 
+    #: Most IRLS steps of the pilot from the intercept-only model: one where the
+    #: working response is the outcome itself; more for the logit and log links
+    pilot_steps = 1
+
     def working_response(
-        self, data: dict[str, Any]
+        self, data: dict[str, Any], eta: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, float, bool]:
-        """Weights and working response of one IRLS step from the intercept-only
-        model, per row of the Stan data; the sum of squares within merged rows;
-        whether the scale is unknown. By default the outcome itself."""
+        """Weights and working response of one IRLS step from the linear
+        predictor ``eta`` (per row; None: the intercept-only model), per row of
+        the Stan data; the sum of squares within merged rows; whether the scale
+        is unknown. By default the outcome itself."""
         y = np.asarray(data["y"], dtype=float)
         weights = np.asarray(data.get("weight", []), dtype=float)
         return (weights if weights.size else np.ones_like(y)), y, 0.0, True
 
     def pilot_statistics(self, data: dict[str, Any], layout: Any) -> PilotStatistics:
-        """The :class:`PilotStatistics` of the row-wise Stan data, in chunks."""
-        return weighted_statistics(data, layout, *self.working_response(data))
+        """The :class:`PilotStatistics` of the row-wise Stan data, in chunks,
+        after at most ``pilot_steps`` IRLS steps: fewer where the fit moves
+        less than ``PILOT_TOLERANCE`` anywhere."""
+        statistics = weighted_statistics(data, layout, *self.working_response(data))
+        eta = None
+        for _ in range(1, self.pilot_steps):
+            fit = pilot_fit(data, statistics)
+            if eta is not None and np.max(np.abs(fit - eta)) < PILOT_TOLERANCE:
+                break
+            eta = fit
+            step = self.working_response(data, eta)
+            statistics = weighted_statistics(data, layout, *step)
+        return statistics
 
     def parameter_units(
         self,

@@ -79,13 +79,18 @@ class Binomial(Family):
             "failure_weight": np.zeros(0),
         }
 
-    def working_response(self, data):
+    # one step from the overall share weighs a group of shares near 0.9 as if
+    # near the mean (half its variance), and its logit short of its own: the
+    # sampler's conditional form for it then leans on sigma_theta
+    pilot_steps = 8
+
+    def working_response(self, data, eta=None):
         if data["weighted"]:
             y = np.asarray(data["success_weight"], dtype=float)
             n = y + np.asarray(data["failure_weight"], dtype=float)
         else:
             y, n = (np.asarray(data[k], dtype=float) for k in ("y", "trials"))
-        return binomial_working_response(y, n)
+        return binomial_working_response(y, n, eta)
 
     def log_likelihood(self, y, eta, extra, extras):
         from scipy import stats
@@ -128,10 +133,14 @@ def binomial(trials: str) -> Binomial:
 
 
 def binomial_working_response(
-    y: np.ndarray, trials: np.ndarray
+    y: np.ndarray, trials: np.ndarray, eta: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, float, bool]:
-    """IRLS weights n p (1 - p) and working logits at the overall share p."""
-    p = float(np.clip(y.sum() / trials.sum(), 1e-3, 1 - 1e-3))
-    share = np.divide(y, trials, out=np.full_like(y, p), where=trials > 0)
+    """IRLS weights n p (1 - p) and working logits at p = inv_logit(eta), or
+    at the overall share p where ``eta`` is None; p within [0.001, 0.999]."""
+    from scipy.special import expit
+
+    p = np.full_like(y, y.sum() / trials.sum()) if eta is None else expit(eta)
+    p = np.clip(p, 1e-3, 1 - 1e-3)
+    share = np.divide(y, trials, out=p.copy(), where=trials > 0)
     info = p * (1 - p)
     return trials * info, np.log(p / (1 - p)) + (share - p) / info, 0.0, False

@@ -51,13 +51,15 @@ class Categorical(Family):
     def outcome_data(self, sums, levels):
         return {"counts": sums["counts"], "C": len(levels)}
 
-    def working_response(self, data):
+    pilot_steps = 8  # as the binomial's (each category against the reference)
+
+    def working_response(self, data, eta=None):
         """Any non-reference category against the reference, as a binomial."""
         from hetfx.families.binomial import binomial_working_response
 
         counts = np.asarray(data["counts"], dtype=float)
         n = counts.sum(axis=1)
-        return binomial_working_response(n - counts[:, 0], n)
+        return binomial_working_response(n - counts[:, 0], n, eta)
 
     def log_likelihood(self, y, eta, extra, extras):
         """log softmax([0, eta_2, ..., eta_C])[y]; eta is (draws, rows, C - 1)."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from hetfx.families.base import (
 )
 from hetfx.families.units import log_phi_units, moment_shape, pilot_fit
 from hetfx.priors import Gamma
+
+# the pilot's log rates are kept within +-RATE_BOUND (a group without counts)
+RATE_BOUND = 30.0
 
 
 @dataclass(frozen=True)
@@ -87,10 +91,17 @@ class Poisson(Family):
             )
         return data
 
-    def poisson_step(self, data) -> tuple[np.ndarray, ...]:
-        """One Poisson IRLS step from the intercept-only model, per row: the
-        counts y, the row weights w (the negative binomial's; else 1), the
-        means mu and the working response."""
+    # one step from the overall rate weighs every unit by the mean count; with
+    # rates that vary e-fold or more, 3-5 steps bring each unit its own (and
+    # the negative binomial's phi its moments around the counts' fit)
+    pilot_steps = 8
+
+    def poisson_step(
+        self, data: dict[str, Any], eta: np.ndarray | None = None
+    ) -> tuple[np.ndarray, ...]:
+        """One Poisson IRLS step from the log rate ``eta`` (per row; None: the
+        intercept-only model), per row: the counts y, the row weights w (the
+        negative binomial's; else 1), the means mu and the working response."""
         if len(data["count_weight"]):
             y = np.asarray(data["count_weight"], dtype=float)
             exposure = np.asarray(data["exposure_weight"], dtype=float)
@@ -100,12 +111,15 @@ class Poisson(Family):
             exposure = np.exp(np.asarray(data["log_exposure"], dtype=float))
         weight = np.asarray(data["weight"], dtype=float)
         weight = weight if weight.size else np.ones_like(y)
-        rate = max(weight @ y / (weight @ exposure), 1e-6)
-        mu = rate * exposure
-        return y, weight, mu, np.log(rate) + (y - mu) / mu
+        if eta is None:
+            rate = np.full_like(y, weight @ y / (weight @ exposure))
+        else:
+            rate = np.exp(np.clip(eta, -RATE_BOUND, RATE_BOUND))
+        mu = np.maximum(rate * exposure, 1e-6)
+        return y, weight, mu, np.log(mu / exposure) + (y - mu) / mu
 
-    def working_response(self, data):
-        _, weight, mu, z = self.poisson_step(data)
+    def working_response(self, data, eta=None):
+        _, weight, mu, z = self.poisson_step(data, eta)
         return weight * mu, z, 0.0, False
 
     def log_likelihood(self, y, eta, extra, extras):
@@ -145,13 +159,12 @@ class NegativeBinomial(Poisson):
         }
 
     def pilot_statistics(self, data, layout):
-        """The Poisson's IRLS step with NB2 weights: a unit informs eta
-        mu phi / (mu + phi), phi estimated from the counts' moments around the
-        Poisson step's fit (:func:`moment_shape`)."""
-        y, weight, mu, z = self.poisson_step(data)
-        poisson = weighted_statistics(data, layout, weight * mu, z, 0.0, False)
-        fitted = np.exp(np.asarray(data["log_exposure"]) + pilot_fit(data, poisson))
-        phi = moment_shape(y, weight, fitted)
+        """The Poisson's IRLS, then one step from its fit with NB2 weights: a
+        unit informs eta mu phi / (mu + phi), phi estimated from the counts'
+        moments around the Poisson fit (:func:`moment_shape`)."""
+        eta = pilot_fit(data, super().pilot_statistics(data, layout))
+        y, weight, mu, z = self.poisson_step(data, eta)
+        phi = moment_shape(y, weight, mu)
         return weighted_statistics(
             data, layout, weight * mu * phi / (mu + phi), z, 0.0, False
         )

@@ -72,10 +72,10 @@ class Ordinal(Family):
     def outcome_data(self, sums, levels):
         return {"counts": sums["counts"], "n_cat": len(levels)}
 
-    def working_response(self, data):
+    def working_response(self, data, eta=None):
         """The mean category of each row, weighted by its units, put on the
         cumulative logit scale by the slope of E[y] in eta at the overall shares,
-        sum_k F_k (1 - F_k)."""
+        sum_k F_k (1 - F_k) (one step: ``eta`` is unused)."""
         counts = np.asarray(data["counts"], dtype=float)
         n = counts.sum(axis=1)
         codes = np.arange(1, counts.shape[1] + 1)

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-# one IRLS step can leave phi's moment estimate anywhere: keep the origin sane
+# a pilot fit far from the counts can leave phi's moment estimate anywhere: keep
+# the origin sane
 PHI_RANGE = (1e-2, 1e4)
 
 

@@ -8,9 +8,9 @@ interpolates (Papaspiliopoulos, Roberts and Skold 2003): for a gaussian group
 mean with sampling variance v_g, w_g = v_g / (v_g + sigma_theta^2) makes u_g and
 mu_g independent a posteriori given sigma_theta.
 
-``parameterization="auto"`` takes v_g from a pilot no-pooling fit, one IRLS
-step from the intercept-only model on the Stan data
-(:meth:`hetfx.families.Family.pilot_statistics`), and the method-of-moments
+``parameterization="auto"`` takes v_g from a pilot no-pooling fit, IRLS from
+the intercept-only model on the Stan data (``Family.pilot_steps`` steps at
+most; :meth:`hetfx.families.Family.pilot_statistics`), and the method-of-moments
 (DerSimonian-Laird) estimate tau^2 of the spread of the pilot estimates around
 a weighted regression on [1, zbar_g]. The row-wise programs go one step
 further and sample every group effect around its conditional posterior under a
