@@ -17,8 +17,8 @@ from hetfx.families.base import (
 from hetfx.families.units import log_phi_units, moment_shape, pilot_fit
 from hetfx.priors import Gamma
 
-# the pilot's log rates are kept within +-RATE_BOUND (a group without counts)
-RATE_BOUND = 30.0
+# the pilot's log rates stay below this (exp overflows past 709)
+LOG_RATE_MAX = 30.0
 
 
 @dataclass(frozen=True)
@@ -114,9 +114,10 @@ class Poisson(Family):
         if eta is None:
             rate = np.full_like(y, weight @ y / (weight @ exposure))
         else:
-            rate = np.exp(np.clip(eta, -RATE_BOUND, RATE_BOUND))
-        mu = np.maximum(rate * exposure, 1e-6)
-        return y, weight, mu, np.log(mu / exposure) + (y - mu) / mu
+            rate = np.exp(np.minimum(eta, LOG_RATE_MAX))
+        rate = np.maximum(rate, 1e-6)  # a group without counts stops there
+        mu = rate * exposure
+        return y, weight, mu, np.log(rate) + (y - mu) / mu
 
     def working_response(self, data, eta=None):
         _, weight, mu, z = self.poisson_step(data, eta)
