@@ -155,7 +155,7 @@ def test_student_t_units_recover_the_shape_and_scale():
 def test_negative_binomial_pilot_weighs_units_by_their_information():
     """The negative binomial's pilot weighs a unit by mu phi / (mu + phi), the
     NB2 information of eta, with phi from the counts' moments around the
-    Poisson steps' fit: near the true shape where the covariates, not the
+    Poisson fit: near the true shape where the covariates, not the
     shape, make most of the counts' spread (within 30%)."""
     from scipy.optimize import brentq
 
@@ -169,7 +169,7 @@ def test_negative_binomial_pilot_weighs_units_by_their_information():
     data = build_stan_input(design, nb).data
     pilot = nb.pilot_statistics(data, design.layout)
     # the intercept's information, sum mu phi / (mu + phi), with each unit at
-    # its own mean (the Poisson steps' fit, near the true mu): solved for phi
+    # its own mean (the Poisson fit, near the true mu): solved for phi
     mu = mu.to_numpy()  # (the sum does not depend on the rows' order)
 
     def information(shape: float) -> float:
@@ -190,11 +190,11 @@ def test_negative_binomial_pilot_weighs_units_by_their_information():
 def test_pilot_weighs_each_group_by_its_own_information(
     family, means, information, link
 ):
-    """Two IRLS steps: a group's variance given the other coefficients is one
-    over its treated units' own information (n p (1 - p), n mu), and its
-    estimate its own level, not those of one step from the overall mean
-    (which took every unit's information at the mean: for shares 0.5 and 0.9
-    it gave the second group less than half its variance)."""
+    """The pilot's IRLS to convergence: a group's variance given the other
+    coefficients is one over its treated units' own information (n p (1 - p),
+    n mu), and its estimate its own level, not those of one step from the
+    overall mean (which took every unit's information at the mean: for shares
+    0.5 and 0.9 it gave the second group less than half its variance)."""
     rng = np.random.default_rng(5)
     n = 8_000
     z = rng.integers(0, 3, n)
