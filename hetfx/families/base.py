@@ -14,28 +14,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hetfx.errors import DataError, OptionError
-from hetfx.families.units import pilot_fit
-
-#: the pilot's IRLS stops where no row's linear predictor moves more than this
-PILOT_TOLERANCE = 0.01
+from hetfx.families.pilot import (
+    PILOT_TOLERANCE,
+    PilotStatistics,
+    pilot_fit,
+    weighted_statistics,
+)
 
 if TYPE_CHECKING:
     from hetfx.design.build import Design
     from hetfx.program.standata import DesignSummary, Scaling
-
-
-@dataclass(frozen=True)
-class PilotStatistics:
-    """Weighted least squares statistics of a pilot no-pooling fit on the full
-    W = [1, W_fixed, T.*1{g}]: X'Omega X, X'Omega z and z'Omega z, the units
-    behind them, and whether the residual scale must be estimated (it is 1 when
-    the weights are the Fisher information)."""
-
-    gram: np.ndarray
-    cross: np.ndarray
-    zwz: float
-    n_units: float
-    estimate_scale: bool
 
 
 @dataclass(frozen=True)
@@ -378,24 +366,3 @@ def category_probs(eta: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
     upper = np.concatenate([cum, ones], axis=-1)
     lower = np.concatenate([zeros, cum], axis=-1)
     return upper - lower
-
-
-def weighted_statistics(
-    data: dict[str, Any],
-    layout: Any,
-    w: np.ndarray,
-    z: np.ndarray,
-    within: float,
-    estimate_scale: bool,
-) -> PilotStatistics:
-    """The :class:`PilotStatistics` of weighted least squares of the working
-    response ``z`` on the pilot's design of the row-wise Stan data, in chunks."""
-    from hetfx.program.rows import pilot_design
-
-    P = layout.P
-    gram, cross = np.zeros((P, P)), np.zeros(P)
-    for part, X in pilot_design(data, layout.G):
-        gram += X.T @ (w[part, None] * X)
-        cross += X.T @ (w[part] * z[part])
-    zwz = float(np.sum(w * z**2)) + within
-    return PilotStatistics(gram, cross, zwz, float(w.sum()), estimate_scale)

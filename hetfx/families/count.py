@@ -8,13 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from hetfx.families.base import (
-    Family,
-    ParameterPrior,
-    check_counts,
-    weighted_statistics,
-)
-from hetfx.families.units import log_phi_units, moment_shape, pilot_fit
+from hetfx.families.base import Family, ParameterPrior, check_counts
+from hetfx.families.pilot import pilot_fit, weighted_statistics
+from hetfx.families.units import log_phi_units, moment_shape
 from hetfx.priors import Gamma
 
 # the pilot's log rates stay below this (exp overflows past 709)

@@ -57,7 +57,7 @@ class Gaussian(Family):
 
     def pilot_statistics(self, data, layout):
         """W'W, W'y and y'y are the sufficient statistics themselves."""
-        from hetfx.families.base import PilotStatistics
+        from hetfx.families.pilot import PilotStatistics
 
         if "WtW" not in data:  # the row-wise program
             return super().pilot_statistics(data, layout)

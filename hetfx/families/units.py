@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from hetfx.families.pilot import pilot_fit
+
 # a pilot fit far from the counts can leave phi's moment estimate anywhere: keep
 # the origin sane
 PHI_RANGE = (1e-2, 1e4)
@@ -129,17 +131,6 @@ def student_t_units(
         units.update(log_sigma_loc=log_s, log_sigma_scale=sd_s)
         units.update(log_nu_loc=log_nu, log_nu_scale=sd_nu)
     return units
-
-
-def pilot_fit(data: dict[str, Any], pilot: Any) -> np.ndarray:
-    """The pilot's no-pooling fit (on the working response's scale), per row
-    of the row-wise Stan data."""
-    from hetfx.program.parameterization import pilot_least_squares
-    from hetfx.program.rows import pilot_design
-
-    coef = pilot_least_squares(pilot, pilot.gram, pilot.cross)[0]
-    n_groups = len(coef) - 1 - np.shape(data["W"])[1]
-    return np.concatenate([X @ coef for _, X in pilot_design(data, n_groups)])
 
 
 def pilot_residuals(data: dict[str, Any], pilot: Any) -> np.ndarray:

@@ -37,7 +37,7 @@ POOLING_ORIGIN = 0.18340265462711566
 if TYPE_CHECKING:
     from hetfx.design.layout import Layout
     from hetfx.families import Family
-    from hetfx.families.base import PilotStatistics
+    from hetfx.families.pilot import PilotStatistics
 
 
 def sampler_units(

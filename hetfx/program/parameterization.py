@@ -38,7 +38,7 @@ from hetfx.errors import OptionError
 if TYPE_CHECKING:
     from hetfx.design.layout import Layout
     from hetfx.families import Family
-    from hetfx.families.base import PilotStatistics
+    from hetfx.families.pilot import PilotStatistics
 
 # With this many residual degrees of freedom of the groups' regression on
 # [1, zbar_g] the pilot's tau^2 is trusted (coefficient_scale), and

@@ -147,28 +147,34 @@ class RowData:
         J.sort_indices()
         return J
 
+    def group_block(self) -> Any:
+        """The T.*1{g} block (N, G) that the lookup replaces, sparse (the
+        pilot's design): T_e,i in the column of row i's group in equation e."""
+        from scipy import sparse
+
+        slots = self.theta_slot.T - 1  # 0: no group
+        in_group = slots > 0
+        rows = np.nonzero(in_group)[0]
+        values, cols = self.t_group[in_group], slots[in_group] - 1
+        return sparse.csr_matrix((values, (rows, cols)), shape=(self.n, self.n_groups))
+
     def group_columns(self) -> np.ndarray:
-        """The dense T.*1{g} block (N, G) that the lookup replaces (for checks
-        and the pilot fit)."""
-        out = np.zeros((self.n, self.n_groups + 1))
-        for e in range(self.t_group.shape[1]):
-            slots = self.theta_slot[e] - 1
-            np.add.at(out, (np.arange(self.n), slots), self.t_group[:, e])
-        return out[:, 1:]
+        """:meth:`group_block` dense (for checks)."""
+        return self.group_block().toarray()
 
 
 def pilot_design(
     data: dict[str, Any], n_groups: int, chunk: int = 100_000
-) -> Iterator[tuple[slice, np.ndarray]]:
+) -> Iterator[tuple[slice, np.ndarray, Any]]:
     """The pilot's no-pooling design [1, W, T.*1{g}] of the row-wise Stan data
-    ``data``, by chunks of rows: (the rows, their design)."""
+    ``data``, by chunks of rows: (the rows, [1, W], T.*1{g} sparse)."""
     rows = RowData(data["W"], data["t_group"], data["theta_slot"], n_groups)
     for start in range(0, rows.n, chunk):
         part = slice(start, start + chunk)
         block = RowData(
             rows.W[part], rows.t_group[part], rows.theta_slot[:, part], n_groups
         )
-        yield part, np.column_stack([np.ones(block.n), block.W, block.group_columns()])
+        yield part, np.column_stack([np.ones(block.n), block.W]), block.group_block()
 
 
 def row_data(design: Design, sc: Scaling) -> RowData:
