@@ -9,6 +9,7 @@ import numpy as np
 
 from hetfx.errors import DataError, OptionError
 from hetfx.families.base import Family, check_counts
+from hetfx.families.pilot import IRLS_MAX_STEPS
 
 # A bernoulli row's likelihood and gradient against a binomial row's (one exp and
 # one log1p against two of each): 12.9 s against 19.9 s for the N = 5,000
@@ -82,7 +83,7 @@ class Binomial(Family):
     # one step from the overall share weighs a group of shares near 0.9 as if
     # near the mean (half its variance), and its logit short of its own: the
     # sampler's conditional form for it then leans on sigma_theta
-    pilot_steps = 8
+    pilot_steps = IRLS_MAX_STEPS
 
     def working_response(self, data, eta=None):
         if data["weighted"]:

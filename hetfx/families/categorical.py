@@ -10,6 +10,7 @@ import numpy as np
 
 from hetfx.errors import DataError
 from hetfx.families.base import Family, level_codes, observed_levels, one_unit_rows
+from hetfx.families.pilot import IRLS_MAX_STEPS
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Categorical(Family):
     def outcome_data(self, sums, levels):
         return {"counts": sums["counts"], "C": len(levels)}
 
-    pilot_steps = 8  # as the binomial's (each category against the reference)
+    pilot_steps = IRLS_MAX_STEPS  # each category against the reference
 
     def working_response(self, data, eta=None):
         """Any non-reference category against the reference, as a binomial."""

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from hetfx.families.base import Family, ParameterPrior, check_counts
-from hetfx.families.pilot import pilot_fit, weighted_statistics
+from hetfx.families.pilot import IRLS_MAX_STEPS, pilot_fit, weighted_statistics
 from hetfx.families.units import log_phi_units, moment_shape
 from hetfx.priors import Gamma
 
@@ -90,7 +90,7 @@ class Poisson(Family):
     # one step from the overall rate weighs every unit by the mean count; with
     # rates that vary e-fold or more, 3-5 steps bring each unit its own (and
     # the negative binomial's phi its moments around the counts' fit)
-    pilot_steps = 8
+    pilot_steps = IRLS_MAX_STEPS
 
     def poisson_step(
         self, data: dict[str, Any], eta: np.ndarray | None = None

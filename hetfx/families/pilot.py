@@ -12,6 +12,8 @@ import numpy as np
 
 #: the pilot's IRLS stops where no row's linear predictor moves more than this
 PILOT_TOLERANCE = 0.01
+#: most IRLS steps of the logit and log links' pilots (``Family.pilot_steps``)
+IRLS_MAX_STEPS = 8
 
 
 @dataclass(frozen=True)
@@ -39,18 +41,13 @@ def weighted_statistics(
     """The :class:`PilotStatistics` of weighted least squares of the working
     response ``z`` on the pilot's design of the row-wise Stan data, in chunks,
     its group block sparse (one non-zero a row and equation)."""
-    from scipy import sparse
-
+    from hetfx.program.matrices import add_block_statistics
     from hetfx.program.rows import pilot_design
 
     P, F = layout.P, layout.P - layout.G  # columns; those before the groups
     gram, cross = np.zeros((P, P)), np.zeros(P)
     for part, fixed, groups in pilot_design(data, layout.G):
-        fixed_w, groups_w = fixed * w[part, None], sparse.diags(w[part]) @ groups
-        gram[:F, :F] += fixed_w.T @ fixed
-        gram[:F, F:] += (groups_w.T @ fixed).T
-        gram[F:, F:] += (groups_w.T @ groups).toarray()
-        cross += np.concatenate([fixed_w.T @ z[part], groups_w.T @ z[part]])
+        add_block_statistics(gram, cross, fixed, groups, w[part], z[part])
     gram[F:, :F] = gram[:F, F:].T
     zwz = float(np.sum(w * z**2)) + within
     return PilotStatistics(gram, cross, zwz, float(w.sum()), estimate_scale)

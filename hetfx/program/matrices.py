@@ -79,6 +79,28 @@ def group_matrix(design: Design, rows: slice = slice(None)) -> sparse.csr_matrix
     )
 
 
+def add_block_statistics(
+    gram: np.ndarray,
+    cross: np.ndarray,
+    fixed: np.ndarray,
+    groups: sparse.csr_matrix,
+    w: np.ndarray,
+    r: np.ndarray,
+) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """Add rows' W'Omega W and W'Omega r to ``gram`` and ``cross``, W = [fixed,
+    groups] with the group block sparse; of gram the blocks on and above the
+    diagonal (the caller mirrors the one below). Returns the weighted blocks."""
+    from scipy import sparse
+
+    F = fixed.shape[1]
+    fixed_w, groups_w = fixed * w[:, None], sparse.diags(w) @ groups
+    gram[:F, :F] += fixed_w.T @ fixed
+    gram[:F, F:] += (groups_w.T @ fixed).T
+    gram[F:, F:] += (groups_w.T @ groups).toarray()
+    cross += np.concatenate([fixed_w.T @ r, groups_w.T @ r])
+    return fixed_w, groups_w
+
+
 def sufficient_statistics(
     design: Design, sc: Scaling, y_shift: float, levels: bool = False
 ) -> dict[str, Any]:
@@ -105,12 +127,7 @@ def sufficient_statistics(
         groups = group_matrix(design, rows)
         w = np.ones(fixed.shape[0]) if weights is None else weights[rows]
         r = design.y[rows] - y_shift
-        fixed_w = fixed * w[:, None]
-        groups_w = sparse.diags(w) @ groups
-        WtW[:F, :F] += fixed_w.T @ fixed
-        WtW[:F, F:] += (groups_w.T @ fixed).T
-        WtW[F:, F:] += (groups_w.T @ groups).toarray()
-        Wty += np.concatenate([fixed_w.T @ r, groups_w.T @ r])
+        fixed_w, groups_w = add_block_statistics(WtW, Wty, fixed, groups, w, r)
         yty += float(r @ (w * r))
         if factor is not None:  # s_j = sum_i w_i [W_i, y_i] per level
             index = factor.index[rows]

@@ -150,13 +150,7 @@ class RowData:
     def group_block(self) -> Any:
         """The T.*1{g} block (N, G) that the lookup replaces, sparse (the
         pilot's design): T_e,i in the column of row i's group in equation e."""
-        from scipy import sparse
-
-        slots = self.theta_slot.T - 1  # 0: no group
-        in_group = slots > 0
-        rows = np.nonzero(in_group)[0]
-        values, cols = self.t_group[in_group], slots[in_group] - 1
-        return sparse.csr_matrix((values, (rows, cols)), shape=(self.n, self.n_groups))
+        return self.lookup()[:, 1 : 1 + self.n_groups]
 
     def group_columns(self) -> np.ndarray:
         """:meth:`group_block` dense (for checks)."""
