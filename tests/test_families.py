@@ -351,12 +351,12 @@ def test_categorical_recovery_and_tables():
     + [("poisson", False), ("negative_binomial", False)],
 )
 def test_numpy_log_likelihood_equals_stan(
-    family, exposure, uncollapsed_gaussian_model, bernoulli_model
+    family, exposure, uncollapsed_gaussian_model, bernoulli_model, monkeypatch
 ):
     """hetfx's numpy log-likelihood (PPC, LOO, response checks) against the Stan
     program's own likelihood, at posterior draws, for every family; and the
     Stan likelihood of merged rows against that of the rows one by one (by
-    segment where the family's program takes them so)."""
+    segment where the family's program takes them so, and row by row)."""
     from hetfx.results.checks import log_likelihood
 
     sim = hetfx.datasets.simulate(n=400, n_modifiers=2, family=family, seed=5)
@@ -382,16 +382,23 @@ def test_numpy_log_likelihood_equals_stan(
     if merges:
         assert merged["N"] < one_by_one["N"] == 400
     if family != "gaussian":
-        # the GLM families take unit rows by segment (5 runs sharing their
-        # intercept, 80 rows each; an exposure as one more column of W), not
-        # the student-t family (no GLM function)
-        by_segment = family != "student_t"
-        assert one_by_one["n_segments"] == (5 if by_segment else 400)
+        # the row-wise families take unit rows by segment (5 runs sharing their
+        # intercept, 80 rows each; an exposure as one more column of W)
+        assert one_by_one["n_segments"] == 5
         # merged rows: a few dozen, too few a segment
         if merges:
             assert merged["n_segments"] == merged["N"]
     numpy_ll = log_likelihood(fit).sum(axis=-1)[0]  # per draw
     check_likelihood(model, fit, merged, one_by_one, numpy_ll)
+    if family != "gaussian":
+        # the unit rows row by row, each with its own intercept (as runs too
+        # short for a segment go): the same likelihood
+        from hetfx.program import rows
+
+        monkeypatch.setattr(rows, "by_segment", lambda r, s, m: (r, s))
+        row_by_row = build_stan_input(fit.design, fit.family_obj, aggregate=False)
+        assert row_by_row.data["n_segments"] == row_by_row.data["N"] == 400
+        check_likelihood(model, fit, merged, row_by_row.data, numpy_ll)
 
 
 def test_families_are_classes_and_old_saved_families_load():

@@ -27,6 +27,9 @@ class StudentT(Family):
     def stan_data(self, design, sc, summary, y, levels, aggregate, program=None):
         return centred_rows(self, design, sc, summary, y, levels, aggregate)
 
+    def segment_likelihood(self, sums):
+        return "weight" not in sums  # unweighted rows: one call per segment
+
     def parameter_units(self, data, pilot, residual):
         """log sigma and log(nu - 1) at the t fit of the pilot's residuals, in
         units of their sds (:func:`student_t_units`)."""
