@@ -100,7 +100,8 @@ def test_segments_are_runs_of_rows_sharing_their_intercept(
     seed, n, continuous, two_arms, min_rows
 ):
     """by_segment sorts the rows (and their sums, alike) into runs whose rows
-    have one row of J, each run one segment, where runs average min_rows."""
+    have one row of J, each run one segment, where runs average min_rows; the
+    Stan data hold J's distinct rows, and each row's, by segment or not."""
     df = _frame(seed, n, continuous, two_arms)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -114,7 +115,11 @@ def test_segments_are_runs_of_rows_sharing_their_intercept(
     distinct = len(np.unique(J, axis=0))
     if distinct * min_rows > n:  # runs too short: the rows as they were
         assert out is rows and out.segment_start is None
-        assert out.stan_data()["n_segments"] == n
+        data = out.stan_data()
+        assert data["n_segments"] == n and data["n_intercepts"] == distinct
+        np.testing.assert_array_equal(
+            stan_lookup(data, J.shape[1])[data["intercept_index"] - 1], J
+        )
         return
     order = sums["index"]
     np.testing.assert_array_equal(np.sort(order), index)  # a permutation
@@ -128,10 +133,26 @@ def test_segments_are_runs_of_rows_sharing_their_intercept(
         run = J_sorted[starts[s] : starts[s + 1]]
         assert (run == run[0]).all()
     data = out.stan_data()  # the lookup has one row per segment
-    assert data["n_segments"] == distinct and len(data["lookup_u"]) == distinct + 1
+    assert data["n_segments"] == data["n_intercepts"] == distinct
+    assert len(data["lookup_u"]) == distinct + 1
     np.testing.assert_array_equal(
         np.diff(data["lookup_u"]), (J_sorted[starts[:-1]] != 0).sum(axis=1)
     )
+    np.testing.assert_array_equal(
+        stan_lookup(data, J.shape[1])[data["intercept_index"] - 1], J_sorted
+    )
+
+
+def stan_lookup(data: dict, width: int) -> np.ndarray:
+    """J's rows as the Stan data hold them (compressed sparse rows), dense."""
+    from scipy import sparse
+
+    u = np.asarray(data["lookup_u"]) - 1
+    J = sparse.csr_matrix(
+        (data["lookup_w"], np.asarray(data["lookup_v"]) - 1, u),
+        shape=(len(u) - 1, width),
+    )
+    return J.toarray()
 
 
 def test_every_family_aggregates_exactly_what_it_may():

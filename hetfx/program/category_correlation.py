@@ -52,22 +52,22 @@ def correlation_factor(covariance: np.ndarray) -> np.ndarray:
 
 
 def group_counts(data: dict[str, Any], n_groups: int) -> np.ndarray:
-    """Units of each category in each group's rows, (G, C), from the segments'
-    rows of the lookup matrix J (weighted by T^2: a continuous treatment's
-    rows inform theta_g by T^2)."""
+    """Units of each category in each group's rows, (G, C), from the rows of
+    the lookup matrix J, one per distinct intercept (weighted by T^2: a
+    continuous treatment's rows inform theta_g by T^2)."""
     counts = np.asarray(data["counts"], dtype=float)
-    start = np.asarray(data["segment_start"]) - 1
-    by_segment = np.add.reduceat(counts, start[:-1], axis=0)
+    by_intercept = np.zeros((int(data["n_intercepts"]), counts.shape[1]))
+    np.add.at(by_intercept, np.asarray(data["intercept_index"]) - 1, counts)
     u = np.asarray(data["lookup_u"]) - 1
     column = np.asarray(data["lookup_v"]) - 1  # 0: alpha, 1..G: theta
     value = np.asarray(data["lookup_w"], dtype=float)
-    segment = np.repeat(np.arange(len(u) - 1), np.diff(u))
+    intercept = np.repeat(np.arange(len(u) - 1), np.diff(u))
     theta = (column >= 1) & (column <= n_groups)
     out = np.zeros((n_groups, counts.shape[1]))
     np.add.at(
         out,
         column[theta] - 1,
-        value[theta, None] ** 2 * by_segment[segment[theta]],
+        value[theta, None] ** 2 * by_intercept[intercept[theta]],
     )
     return out
 
@@ -86,7 +86,7 @@ def category_correlation(
     Parameters
     ----------
     data : dict
-        The categorical program's data (``counts``, the segments, J).
+        The categorical program's data (``counts``, the intercepts, J).
     layout : Layout
     reference : ndarray
         sigma_theta_reference_c, (E, D): the sigma_theta at which the group

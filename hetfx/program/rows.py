@@ -98,20 +98,35 @@ class RowData:
             self.levels[:, rows],
         )
 
+    def intercept_key(self) -> np.ndarray:
+        """What decides a row's intercept (its row of J): T, the groups and
+        the levels, one row per data row."""
+        return np.column_stack([self.t_group, self.theta_slot.T, self.levels.T])
+
     def stan_data(self) -> dict[str, Any]:
-        """The Stan data: W, the segments and the lookup matrix J of the
-        segments in compressed sparse rows (``lookup_w``, 1-based ``lookup_v``
-        and ``lookup_u``), besides the indices the pilot fit reads
-        (``t_group``, ``theta_slot``, ``level_index``)."""
+        """The Stan data: W, the segments, and the lookup matrix J of the
+        distinct intercepts in compressed sparse rows (``lookup_w``, 1-based
+        ``lookup_v`` and ``lookup_u``) with each row's (``intercept_index``):
+        the segments where the rows go by segment, else the distinct rows of
+        J; besides the indices the pilot fit reads (``t_group``,
+        ``theta_slot``, ``level_index``)."""
         starts = self.starts
-        lookup = self.lookup()
         if self.segment_start is not None:  # a segment's rows share their row
-            lookup = lookup[starts[:-1] - 1]
+            first = starts[:-1] - 1
+            index = np.repeat(np.arange(1, len(first) + 1), np.diff(starts))
+        else:
+            _, first, inverse = np.unique(
+                self.intercept_key(), axis=0, return_index=True, return_inverse=True
+            )
+            index = inverse.ravel() + 1
+        lookup = self.lookup()[first]
         return {
             "N": self.n,
             "W": self.W,
             "n_segments": len(starts) - 1,
             "segment_start": starts,
+            "n_intercepts": len(first),
+            "intercept_index": index,
             "t_group": self.t_group,
             "theta_slot": self.theta_slot,
             "level_index": self.levels,
@@ -238,10 +253,10 @@ def aggregate(
 
 
 #: Fewest rows a segment must average for the likelihood to run by segment: a
-#: GLM call costs about as much as 30-40 rows' per-row intercepts (the
-#: Tomz-Weeks bernoulli model, 25 runs of 48 rows: a gradient 62-65 -> 57-60 us
-#: by segment).
-SEGMENT_MIN_ROWS = 32
+#: GLM call costs about as much as 70 rows' indexed intercepts (the Tomz-Weeks
+#: bernoulli model, 25 runs of 48 rows: a gradient 53-57 us indexed, 57-60 us
+#: by segment; 150-row runs: 172 against 155 us).
+SEGMENT_MIN_ROWS = 64
 
 
 def by_segment(
@@ -262,7 +277,7 @@ def by_segment(
     RowData, dict
         The rows with ``segment_start`` set (or unchanged) and ``sums``.
     """
-    key = np.column_stack([rows.t_group, rows.theta_slot.T, rows.levels.T])
+    key = rows.intercept_key()
     order = np.lexsort(key.T[::-1])  # by the first column, then the next, ...
     new_run = np.any(np.diff(key[order], axis=0) != 0, axis=1)
     starts = np.concatenate([[0], np.flatnonzero(new_run) + 1, [rows.n]])
