@@ -233,7 +233,7 @@ def aggregate(
         The distinct rows (in sorted order) and the summed quantities.
     """
     key = np.column_stack(
-        [rows.W, rows.t_group, rows.theta_slot.T, rows.levels.T]
+        [rows.W, rows.intercept_key()]
         + [np.asarray(sums[name], dtype=float) for name in keys]
     )
     distinct, first, inverse = np.unique(
