@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -193,7 +195,44 @@ def test_several_treatment_parts(small_frame):
     assert table["treatment"].tolist() == ["t", "t", "s", "s", "s"]
 
 
-def test_treatment_collinear_with_control(small_frame):
+@pytest.mark.parametrize("chunk_rows", [7, 65_536])
+def test_treatment_collinear_with_control(small_frame, monkeypatch, chunk_rows):
+    """The identification check sums the Gram matrix over chunks of rows (7:
+    nine chunks of the 60 rows) and names the column as the QR check does."""
+    monkeypatch.setattr("hetfx.design.checks.CHECK_CHUNK_ROWS", chunk_rows)
     small_frame["t_copy"] = small_frame["t"] * 1.0
-    with pytest.raises(DataError, match="not identified"):
+    with pytest.raises(
+        DataError,
+        match=re.escape(
+            "The design is not identified: \"treatment 't'\" is perfectly "
+            "collinear with 't_copy'."
+        ),
+    ):
         build_design("y ~ t_copy | t : z", small_frame)
+    small_frame["tz"] = small_frame["t"] * small_frame["z"]
+    with pytest.raises(DataError, match="'t:z' is perfectly collinear with 'tz'"):
+        build_design("y ~ tz | t : z", small_frame, main_effects=False)
+    assert build_design("y ~ x1 | t : z", small_frame).n == 60
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    rows=st.integers(1, 50),
+    cols=st.integers(0, 5),
+    chunk=st.integers(1, 20),
+)
+def test_column_statistics_by_chunks_are_those_of_the_whole(seed, rows, cols, chunk):
+    from hetfx.design.checks import column_statistics
+
+    m = np.random.default_rng(seed).normal(size=(rows, cols))
+    m[:, :1] = np.round(m[:, :1])  # a column with ties
+    whole = column_statistics([m])
+    parts = column_statistics(m[s : s + chunk] for s in range(0, rows, chunk))
+    assert parts.n == whole.n == rows
+    np.testing.assert_allclose(parts.sums, m.sum(axis=0), atol=1e-12)
+    np.testing.assert_allclose(parts.gram, m.T @ m, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(parts.lowest, m.min(axis=0, initial=np.inf))
+    np.testing.assert_array_equal(parts.highest, m.max(axis=0, initial=-np.inf))
+    assert parts.any_constant() == bool((np.ptp(m, axis=0) == 0).any())
+    assert parts.clearly_independent() == whole.clearly_independent()

@@ -102,7 +102,8 @@ class Equation:
             has = idx != NO_GROUP
             counts = np.bincount(idx[has], minlength=self.n_groups)
             sums = np.zeros((self.n_groups, self.Z.shape[1]))
-            np.add.at(sums, idx[has], self.Z[has])
+            for j in range(self.Z.shape[1]):  # np.add.at is slower
+                sums[:, j] = np.bincount(idx[has], self.Z[has, j], self.n_groups)
             self._group_means = sums / np.maximum(counts, 1)[:, None]
         return self._group_means
 

@@ -7,12 +7,17 @@ path checks the Gram matrix of the same columns).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hetfx.design.grouping import GroupingWarning
 from hetfx.errors import DataError
+
+#: rows in a chunk of the identification check (their columns stay in cache)
+CHECK_CHUNK_ROWS = 65_536
 
 if TYPE_CHECKING:
     from hetfx.design.build import Equation
@@ -53,31 +58,68 @@ def find_collinear(
 
 
 def clearly_independent(matrix: np.ndarray, margin: float = 1e-5) -> bool:
-    """Whether [1, matrix] is far from collinear, from its Gram matrix alone.
-
-    Each diagonal entry of R in the QR decomposition of the column-normalised
-    [1, matrix] is at least its smallest singular value, the square root of the
-    smallest eigenvalue of the Gram matrix of those columns (their correlation
-    matrix with the intercept). When that exceeds ``margin`` (100 times the QR
-    test's threshold, far above the Gram's rounding), no column is collinear.
-    One product of the columns instead of a QR decomposition of all the rows.
-    """
-    matrix = np.asarray(matrix, dtype=float)
-    if not np.isfinite(matrix).all():
-        return False
-    n = matrix.shape[0]
-    sums = matrix.sum(axis=0)
-    gram = np.block(
-        [[np.full((1, 1), float(n)), sums[None, :]], [sums[:, None], matrix.T @ matrix]]
+    """Whether [1, matrix] is far from collinear, from its Gram matrix alone
+    (see :meth:`ColumnStatistics.clearly_independent`)."""
+    return column_statistics([np.asarray(matrix, dtype=float)]).clearly_independent(
+        margin
     )
-    norms = np.sqrt(np.diag(gram))
-    if norms.min() <= 0:
-        return False
-    corr = gram / np.outer(norms, norms)
-    if not np.isfinite(corr).all():  # overflow: leave it to the QR check
-        return False
-    smallest = np.linalg.eigvalsh(corr)[0]
-    return bool(smallest > (margin * max(1.0, 1.0 / norms.min())) ** 2)
+
+
+@dataclass(frozen=True)
+class ColumnStatistics:
+    """The rows, column sums, Gram matrix and ranges of a matrix's columns,
+    summed over chunks of its rows."""
+
+    n: int
+    sums: np.ndarray
+    gram: np.ndarray
+    lowest: np.ndarray
+    highest: np.ndarray
+
+    def any_constant(self) -> bool:
+        return bool((self.highest == self.lowest).any())
+
+    def clearly_independent(self, margin: float = 1e-5) -> bool:
+        """Whether [1, matrix] is far from collinear.
+
+        Each diagonal entry of R in the QR decomposition of the
+        column-normalised [1, matrix] is at least its smallest singular value,
+        the square root of the smallest eigenvalue of the Gram matrix of those
+        columns (their correlation matrix with the intercept). When that exceeds
+        ``margin`` (100 times the QR test's threshold, far above the Gram's
+        rounding), no column is collinear. One product of the columns instead of
+        a QR decomposition of all the rows.
+        """
+        if not (np.isfinite(self.sums).all() and np.isfinite(self.gram).all()):
+            return False  # infinite or missing values: leave it to the QR check
+        sums = self.sums
+        gram = np.block(
+            [
+                [np.full((1, 1), float(self.n)), sums[None, :]],
+                [sums[:, None], self.gram],
+            ]
+        )
+        norms = np.sqrt(np.diag(gram))
+        if norms.min() <= 0:
+            return False
+        corr = gram / np.outer(norms, norms)
+        if not np.isfinite(corr).all():  # overflow: leave it to the QR check
+            return False
+        smallest = np.linalg.eigvalsh(corr)[0]
+        return bool(smallest > (margin * max(1.0, 1.0 / norms.min())) ** 2)
+
+
+def column_statistics(chunks: Iterable[np.ndarray]) -> ColumnStatistics:
+    """The :class:`ColumnStatistics` of the matrix whose row chunks are
+    ``chunks`` (each chunk's columns stay in cache; no copy of all the rows)."""
+    n, sums, gram, lowest, highest = 0, 0.0, 0.0, np.inf, -np.inf
+    for chunk in chunks:
+        n += chunk.shape[0]
+        sums = sums + chunk.sum(axis=0)
+        gram = gram + chunk.T @ chunk
+        lowest = np.minimum(lowest, chunk.min(axis=0, initial=np.inf))
+        highest = np.maximum(highest, chunk.max(axis=0, initial=-np.inf))
+    return ColumnStatistics(n, np.asarray(sums), np.asarray(gram), lowest, highest)
 
 
 def check_equation(eq: Equation) -> None:
@@ -112,19 +154,35 @@ def warn_saturated(eq: Equation) -> None:
 def check_full_design(
     X: np.ndarray, x_names: list[str], equations: list[Equation]
 ) -> None:
-    """The design without group columns must have full column rank."""
-    cols = [X]
+    """The design without group columns must have full column rank.
+
+    The Gram matrix of its columns, summed over chunks of rows, settles the
+    usual case; a design it does not clear is stacked whole for the QR check,
+    which names the collinear column.
+    """
     names = list(x_names)
     for eq in equations:
-        t = eq.arm.values
-        cols.append(t[:, None])
         names.append(f"treatment {eq.label!r}")
-        if eq.Z.shape[1]:
-            cols.append(t[:, None] * eq.Z)
-            names += [f"{eq.label}:{z}" for z in eq.z_names]
-    problem = find_collinear(np.column_stack(cols), names)
+        names += [f"{eq.label}:{z}" for z in eq.z_names]
+    n = X.shape[0]
+    parts = [slice(s, s + CHECK_CHUNK_ROWS) for s in range(0, n, CHECK_CHUNK_ROWS)]
+    stats = column_statistics(fixed_columns(X, equations, part) for part in parts)
+    if not stats.any_constant() and stats.clearly_independent():
+        return
+    problem = find_collinear(fixed_columns(X, equations, slice(None)), names)
     if problem:
         raise DataError(f"The design is not identified: {problem}.")
+
+
+def fixed_columns(X: np.ndarray, equations: list[Equation], rows: slice) -> np.ndarray:
+    """[X, T, T.*Z] of each equation, for the rows ``rows``."""
+    cols = [X[rows]]
+    for eq in equations:
+        t = eq.arm.values[rows]
+        cols.append(t[:, None])
+        if eq.Z.shape[1]:
+            cols.append(t[:, None] * eq.Z[rows])
+    return np.column_stack(cols)
 
 
 def check_identified(gram: np.ndarray, names: list[str]) -> None:

@@ -76,11 +76,13 @@ def drop_missing(
     """
     if missing not in ("drop", "raise"):
         raise OptionError(f"missing must be 'drop' or 'raise', got {missing!r}.")
-    na = frame[names].isna()
-    bad = na.any(axis=1)
+    # column by column: no copy of the used columns when nothing is missing
+    bad = np.zeros(len(frame), dtype=bool)
+    for name in names:
+        bad |= frame[name].isna().to_numpy()
     if not bad.any():
         return frame
-    counts = na.sum()
+    counts = frame[names].isna().sum()
     detail = ", ".join(f"{k} ({int(v)})" for k, v in counts[counts > 0].items())
     n_bad = int(bad.sum())
     if missing == "raise":

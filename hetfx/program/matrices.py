@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from hetfx.design.build import Design
     from hetfx.program.standata import Scaling
 
-CHUNK_ROWS = 200_000
+#: rows a chunk of the sufficient statistics: its arrays (under 20 MB) are
+#: reused from chunk to chunk instead of mapped afresh
+CHUNK_ROWS = 100_000
 
 
 def design_matrix(

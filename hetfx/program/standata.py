@@ -93,14 +93,12 @@ def prior_keys(family: Family, factors: list[str] | tuple[str, ...] = ()) -> lis
 
 def scaling(design: Design) -> Scaling:
     """Means and sds that centre and scale X and each equation's Z."""
-    X = design.X
-    x_mean = X.mean(axis=0) if X.shape[1] else np.zeros(0)
-    x_scale = X.std(axis=0) if X.shape[1] else np.zeros(0)
+    x_mean, x_scale = column_moments(design.X)
     z_mean, z_scale = [], []
     for eq in design.equations:
-        Zt = eq.Z[eq.arm.treated]
-        z_mean.append(Zt.mean(axis=0))
-        z_scale.append(Zt.std(axis=0))
+        mean, sd = column_moments(eq.Z, eq.arm.treated)
+        z_mean.append(mean)
+        z_scale.append(sd)
     return Scaling(
         x_mean,
         np.where(x_scale > 0, x_scale, 1.0),
@@ -109,6 +107,18 @@ def scaling(design: Design) -> Scaling:
         if z_scale
         else np.zeros(0),
     )
+
+
+def column_moments(
+    matrix: np.ndarray, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and sd (over ``rows``, a boolean mask, if given),
+    column by column: no copy of the whole matrix."""
+    means, sds = np.zeros(matrix.shape[1]), np.zeros(matrix.shape[1])
+    for j in range(matrix.shape[1]):
+        column = matrix[:, j] if rows is None else matrix[rows, j]
+        means[j], sds[j] = column.mean(), column.std()
+    return means, sds
 
 
 def summarise(design: Design, y: np.ndarray) -> DesignSummary:
