@@ -167,6 +167,48 @@ def test_aggregated_and_row_wise_bernoulli_agree(bernoulli_model):
 
 
 @pytest.mark.sampling
+def test_a_design_whose_w_has_no_column(bernoulli_model):
+    """No controls, discrete modifiers and no main effects: every column of W
+    is zero (T's, T.*(Z - zbar_g)), so the Stan data's W has none. The merged
+    rows (binomial counts; Stan's binomial_logit_glm would return 0 for them)
+    and the unit rows by segment (bernoulli GLM) give the same likelihood, and
+    the fit recovers the effects."""
+    from hetfx.results.checks import log_likelihood
+
+    sim = hetfx.datasets.simulate(
+        n=2000, n_modifiers=3, n_controls=0, family="bernoulli", seed=11
+    )
+    model = hetfx.HetModel(
+        "y ~ 1 | treat : z1 + z2 + z3",
+        family="bernoulli",
+        backend="pystan",
+        main_effects=False,
+    )
+    fit, merged, one_by_one = short_fit(model, sim.data)
+    for stan in (merged, one_by_one):
+        assert stan["n_w_columns"] == 0 and stan["W"].shape == (stan["N"], 0)
+    assert merged["N"] == 9 and max(merged["trials"]) > 1
+    assert one_by_one["n_segments"] == 9 < one_by_one["N"]
+    numpy_ll = log_likelihood(fit).sum(axis=-1)[0]
+    check_likelihood(model, fit, merged, one_by_one, numpy_ll)
+    fit = model.fit(sim.data, seed=2, **FAST)
+    assert fit.diagnostics()["divergences"] == 0
+    # alpha is the control rows' log-odds; the group effects cover the truth
+    control = sim.data.loc[sim.data["treat"] == 0, "y"].mean()
+    alpha = fit.idata.posterior["alpha"].mean().item()
+    assert abs(alpha - np.log(control / (1 - control))) < 0.05
+    eff = fit.effects().merge(sim.effects, on=["treatment", "group"])
+    assert len(eff) == 8
+    covered = (eff["lower"] <= eff["true_effect"]) & (
+        eff["true_effect"] <= eff["upper"]
+    )
+    assert covered.sum() >= stats.binom.ppf(0.001, 8, 0.9), covered.sum()
+    # no controls: no beta in the posterior, the tables and LOO without it
+    assert fit.coefficients()["parameter"].tolist() == ["alpha"]
+    assert np.isfinite(fit.loo().elpd_loo)
+
+
+@pytest.mark.sampling
 def test_prior_predictive(gaussian_model):
     sim = hetfx.datasets.simulate(n=600, n_modifiers=2, seed=12)
     model = hetfx.HetModel(sim.formula, backend="pystan")

@@ -71,5 +71,8 @@ def test_small_and_large_groups_in_one_fit(bernoulli_model):
     # around its conditional posterior, with the variance of its estimate
     si = hetfx.program.standata.build_stan_input(fit.design, fit.family_obj)
     w, v = si.data["noncentred"], si.data["pilot_variance"]
+    # discrete modifiers: W keeps only the modifiers' main effects (T's column
+    # and T.*(Z - zbar_g) are zero in every row)
+    assert si.data["K"] == 4 and si.data["w_columns"].tolist() == [1, 2, 3, 4]
     assert (w[sizes == 500] < 0.5).all() and (w[sizes == 5] > 0.5).all()
     assert (v[sizes == 5] > 50 * v[sizes == 500].max()).all()

@@ -20,7 +20,7 @@ from hetfx.program.parameterization import (
     choose,
     default_adapt_delta,
 )
-from hetfx.program.rows import RowData, aggregate, by_segment, row_data
+from hetfx.program.rows import RowData, aggregate, by_segment, full_w, row_data
 from hetfx.program.standata import build_stan_input, scaling
 
 
@@ -65,6 +65,17 @@ def test_lookup_equals_the_group_columns_of_W(seed, n, continuous, two_arms):
     np.testing.assert_array_equal(
         rows.lookup().toarray(), np.column_stack([np.ones(n), W[:, layout.groups]])
     )
+    # the Stan data leave out W's columns that are zero in every row (T's of
+    # an equation with groups, T.*(Z - zbar_g) of discrete modifiers); full_w
+    # puts them back
+    data = {**rows.stan_data(), "K": layout.K, "E": layout.E, "L": layout.L}
+    zero = ~(rows.W != 0).any(axis=0)
+    assert data["n_w_columns"] == rows.W.shape[1] - zero.sum()
+    np.testing.assert_array_equal(data["W"], rows.W[:, data["w_columns"] - 1])
+    np.testing.assert_array_equal(full_w(data), rows.W)
+    np.testing.assert_array_equal(full_w(data, slice(5, 9)), rows.W[5:9])
+    assert not zero[: layout.K].any() and zero[layout.K : layout.K + layout.E].all()
+    assert zero[layout.K + layout.E :].all() == (not continuous)
     merged, sums = aggregate(rows, {"y": df["y"].to_numpy(), "n": np.ones(n)})
     assert sums["n"].sum() == n and sums["y"].sum() == df["y"].sum()
     assert merged.n == len(np.unique(W, axis=0))

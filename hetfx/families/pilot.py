@@ -60,7 +60,7 @@ def pilot_fit(data: dict[str, Any], pilot: Any) -> np.ndarray:
     from hetfx.program.rows import pilot_design
 
     coef = pilot_least_squares(pilot, pilot.gram, pilot.cross)[0]
-    F = 1 + np.shape(data["W"])[1]  # the columns before the group block
+    F = 1 + data["K"] + data["E"] + data["L"]  # the columns before the groups
     return np.concatenate(
         [
             fixed @ coef[:F] + groups @ coef[F:]

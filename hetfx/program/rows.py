@@ -10,7 +10,11 @@ statistics) split W = [1, X, T, T.*(Z - zbar_g), T.*1{g}] in two:
 the group effects and the varying intercepts enter through one sparse product
 J [alpha; theta; b] (:meth:`RowData.lookup`, compressed sparse rows, one
 autodiff node) instead of G indicator columns, so a gradient costs
-N (K + E + L) + N (1 + E + factors) rather than N (K + E + L + G).
+N (K + E + L) + N (1 + E + factors) rather than N (K + E + L + G). The Stan
+data's W leaves out the columns that are zero in every row (T's column of an
+equation with groups, whose a enters through theta's prior mean, and
+T.*(Z - zbar_g) of discrete modifiers): N K plus the continuous modifiers'
+columns.
 
 Rows whose W_fixed, T, groups and varying-intercept levels coincide share eta;
 for families whose likelihood of the rows equals that of their sums up to a
@@ -104,12 +108,13 @@ class RowData:
         return np.column_stack([self.t_group, self.theta_slot.T, self.levels.T])
 
     def stan_data(self) -> dict[str, Any]:
-        """The Stan data: W, the segments, and the lookup matrix J of the
-        distinct intercepts in compressed sparse rows (``lookup_w``, 1-based
-        ``lookup_v`` and ``lookup_u``) with each row's (``intercept_index``):
-        the segments where the rows go by segment, else the distinct rows of
-        J; besides the indices the pilot fit reads (``t_group``,
-        ``theta_slot``, ``level_index``)."""
+        """The Stan data: W (its columns that are not zero in every row, and
+        their 1-based places ``w_columns``), the segments, and the lookup
+        matrix J of the distinct intercepts in compressed sparse rows
+        (``lookup_w``, 1-based ``lookup_v`` and ``lookup_u``) with each row's
+        (``intercept_index``): the segments where the rows go by segment, else
+        the distinct rows of J; besides the indices the pilot fit reads
+        (``t_group``, ``theta_slot``, ``level_index``)."""
         starts = self.starts
         if self.segment_start is not None:  # a segment's rows share their row
             first = starts[:-1] - 1
@@ -120,9 +125,12 @@ class RowData:
             )
             index = inverse.ravel() + 1
         lookup = self.lookup()[first]
+        used = np.flatnonzero((self.W != 0).any(axis=0))
         return {
             "N": self.n,
-            "W": self.W,
+            "n_w_columns": used.size,
+            "w_columns": used + 1,
+            "W": self.W if used.size == self.W.shape[1] else self.W[:, used],
             "n_segments": len(starts) - 1,
             "segment_start": starts,
             "n_intercepts": len(first),
@@ -177,13 +185,22 @@ def pilot_design(
 ) -> Iterator[tuple[slice, np.ndarray, Any]]:
     """The pilot's no-pooling design [1, W, T.*1{g}] of the row-wise Stan data
     ``data``, by chunks of rows: (the rows, [1, W], T.*1{g} sparse)."""
-    rows = RowData(data["W"], data["t_group"], data["theta_slot"], n_groups)
-    for start in range(0, rows.n, chunk):
+    t_group, theta_slot = np.asarray(data["t_group"]), np.asarray(data["theta_slot"])
+    for start in range(0, int(data["N"]), chunk):
         part = slice(start, start + chunk)
         block = RowData(
-            rows.W[part], rows.t_group[part], rows.theta_slot[:, part], n_groups
+            full_w(data, part), t_group[part], theta_slot[:, part], n_groups
         )
         yield part, np.column_stack([np.ones(block.n), block.W]), block.group_block()
+
+
+def full_w(data: dict[str, Any], rows: slice = slice(None)) -> np.ndarray:
+    """The rows ``rows`` of the Stan data's W with its zero columns back:
+    (rows, K + E + L), [X, T, T.*(Z - zbar_g)]."""
+    W = np.asarray(data["W"], dtype=float)[rows]
+    full = np.zeros((W.shape[0], data["K"] + data["E"] + data["L"]))
+    full[:, np.asarray(data["w_columns"], dtype=int) - 1] = W
+    return full
 
 
 def row_data(design: Design, sc: Scaling) -> RowData:

@@ -89,6 +89,9 @@ class Draws:
         )
         extra = {n: flat(n) for n in ("sigma", "nu", "phi", "cutpoints") if n in post}
         total = arrays["alpha"].shape[0]
+        # a block without columns (no controls) may be left out of the posterior
+        for name in ("beta", "lambda"):
+            arrays.setdefault(name, np.zeros((total, 0)))
         if ndraws is not None and ndraws < total:
             keep = np.sort(
                 np.random.default_rng(seed).choice(total, ndraws, replace=False)

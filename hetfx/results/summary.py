@@ -117,8 +117,9 @@ def coefficient_draws(fit: HetFit) -> Iterator[tuple[dict[str, str], np.ndarray]
     """({parameter}, draws) of every row of ``fit.coefficients()``."""
     if "alpha" in fit.idata.posterior:
         yield {"parameter": "alpha"}, fit.draws("alpha")
-    beta = fit.draws("beta")
-    for k, name in enumerate(fit.coords["control"]):
+    controls = fit.coords["control"]
+    beta = fit.draws("beta") if controls else None  # no controls: no beta
+    for k, name in enumerate(controls):
         yield {"parameter": f"beta[{name}]"}, beta[..., k]
     for name in fit.info.get("family_params", ()):
         values = fit.draws(name)
