@@ -166,32 +166,50 @@ def test_aggregated_and_row_wise_bernoulli_agree(bernoulli_model):
         assert np.allclose(a_tab["sd"], r_tab["sd"], rtol=0.15)
 
 
+NO_COLUMNS = "y ~ 1 | treat : z1 + z2 + z3"  # main_effects=False: W has none
+
+
 @pytest.mark.sampling
-def test_a_design_whose_w_has_no_column(bernoulli_model):
+@pytest.mark.parametrize("family", hetfx.datasets.FAMILIES)
+def test_likelihood_of_a_w_without_columns(
+    family, uncollapsed_gaussian_model, bernoulli_model
+):
     """No controls, discrete modifiers and no main effects: every column of W
-    is zero (T's, T.*(Z - zbar_g)), so the Stan data's W has none. The merged
-    rows (binomial counts; Stan's binomial_logit_glm would return 0 for them)
-    and the unit rows by segment (bernoulli GLM) give the same likelihood, and
-    the fit recovers the effects."""
+    is zero (T's, T.*(Z - zbar_g)), so the row-wise programs' W has none.
+    Merged rows (Stan's binomial_logit_glm would return 0 for them), rows by
+    segment and numpy give the same likelihood (the gaussian's sufficient
+    statistics too)."""
     from hetfx.results.checks import log_likelihood
 
+    sim = hetfx.datasets.simulate(
+        n=600, n_modifiers=3, n_controls=0, family=family, seed=11
+    )
+    model = hetfx.HetModel(
+        NO_COLUMNS,
+        family=sim.family_object,
+        backend="pystan",
+        main_effects=False,
+        collapsed=False if family == "gaussian" else None,
+    )
+    fit, merged, one_by_one = short_fit(model, sim.data)
+    for stan in (merged, one_by_one) if family != "gaussian" else ():
+        assert stan["n_w_columns"] == 0 and stan["W"].shape == (stan["N"], 0)
+    if family == "bernoulli":  # binomial counts of 9 distinct rows
+        assert merged["N"] == 9 and max(merged["trials"]) > 1
+    numpy_ll = log_likelihood(fit).sum(axis=-1)[0]
+    check_likelihood(model, fit, merged, one_by_one, numpy_ll)
+
+
+@pytest.mark.sampling
+def test_a_design_whose_w_has_no_column_recovers_the_effects(bernoulli_model):
     sim = hetfx.datasets.simulate(
         n=2000, n_modifiers=3, n_controls=0, family="bernoulli", seed=11
     )
     model = hetfx.HetModel(
-        "y ~ 1 | treat : z1 + z2 + z3",
-        family="bernoulli",
-        backend="pystan",
-        main_effects=False,
+        NO_COLUMNS, family="bernoulli", backend="pystan", main_effects=False
     )
-    fit, merged, one_by_one = short_fit(model, sim.data)
-    for stan in (merged, one_by_one):
-        assert stan["n_w_columns"] == 0 and stan["W"].shape == (stan["N"], 0)
-    assert merged["N"] == 9 and max(merged["trials"]) > 1
-    assert one_by_one["n_segments"] == 9 < one_by_one["N"]
-    numpy_ll = log_likelihood(fit).sum(axis=-1)[0]
-    check_likelihood(model, fit, merged, one_by_one, numpy_ll)
     fit = model.fit(sim.data, seed=2, **FAST)
+    assert fit.info["aggregated_rows"] == 9
     assert fit.diagnostics()["divergences"] == 0
     # alpha is the control rows' log-odds; the group effects cover the truth
     control = sim.data.loc[sim.data["treat"] == 0, "y"].mean()
@@ -383,6 +401,9 @@ def test_categorical_recovery_and_tables():
     assert fit.idata.log_likelihood["y"].shape[-1] == 4000
     with pytest.raises(OptionError, match="not available for the categorical family"):
         fit.ppc()
+    for method in ("plot_effects", "group_effects"):  # effects() is per category
+        with pytest.raises(OptionError, match=rf"^{method}\(\) is not available"):
+            getattr(fit, method)()
     assert fit.diagnostics()["divergences"] == 0
 
 

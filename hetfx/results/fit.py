@@ -157,6 +157,7 @@ class HetFit(Interpretation):
     def group_effects(self, prob: float = 0.9, scale: str = "link") -> pd.DataFrame:
         """:meth:`effects` with one row per group on either scale: an ordinal
         outcome's response-scale effect is the change in the expected category."""
+        self._not_categorical("group_effects")
         table, draws = contrasts.group_draws(self, scale)
         return self._expand(table, draws, prob)
 

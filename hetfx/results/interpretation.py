@@ -243,6 +243,7 @@ class Interpretation:
         """Forest plot of group effects; ``ols=True`` overlays the OLS estimates
         (on the response scale for non-identity links, see :meth:`compare_ols`).
         ``scale`` is ``"link"`` (default without OLS) or ``"response"``."""
+        self._not_categorical("plot_effects")
         return plots.plot_effects(
             self, ax=ax, ols=ols, prob=prob, sort=sort, scale=scale
         )

@@ -89,9 +89,10 @@ class Draws:
         )
         extra = {n: flat(n) for n in ("sigma", "nu", "phi", "cutpoints") if n in post}
         total = arrays["alpha"].shape[0]
-        # a block without columns (no controls) may be left out of the posterior
+        # a block without columns (no controls) may be left out of the posterior;
+        # a's trailing axes are the categories of a categorical model
         for name in ("beta", "lambda"):
-            arrays.setdefault(name, np.zeros((total, 0)))
+            arrays.setdefault(name, np.zeros((total, 0, *arrays["a"].shape[2:])))
         if ndraws is not None and ndraws < total:
             keep = np.sort(
                 np.random.default_rng(seed).choice(total, ndraws, replace=False)
