@@ -202,6 +202,7 @@ def test_likelihood_of_a_w_without_columns(
 
 @pytest.mark.sampling
 def test_a_design_whose_w_has_no_column_recovers_the_effects(bernoulli_model):
+    """The design above, merged into binomial counts, at 2,000 units."""
     sim = hetfx.datasets.simulate(
         n=2000, n_modifiers=3, n_controls=0, family="bernoulli", seed=11
     )
