@@ -59,9 +59,9 @@ def fit(
     prior_only : bool
         Sample from the priors alone.
     **sampler_options
-        ``adapt_delta`` (default 0.8; 0.9 where group effects are non-centred
-        and too few groups inform sigma_theta, 0.95 for the collapsed gaussian
-        program), ``adapt_term_buffer`` (the last warmup iterations, which adapt
+        ``adapt_delta`` (default 0.8; 0.95 for the collapsed gaussian program
+        and where group effects are non-centred and too few groups inform
+        sigma_theta), ``adapt_term_buffer`` (the last warmup iterations, which adapt
         the step size alone: default 15% of ``iter_warmup``, at least Stan's
         50), ``max_treedepth``, ``show_progress``, ``cores``.
 

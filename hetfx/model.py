@@ -280,9 +280,9 @@ class HetModel:
         aggregate : bool
             Sum binomial rows whose design repeats exactly (exact; faster).
         **sampler
-            ``adapt_delta`` (default 0.8; 0.9 where group effects are
-            non-centred and too few groups inform sigma_theta, 0.95 for the
-            collapsed gaussian program), ``adapt_term_buffer`` (the last
+            ``adapt_delta`` (default 0.8; 0.95 for the collapsed gaussian
+            program and where group effects are non-centred and too few groups
+            inform sigma_theta), ``adapt_term_buffer`` (the last
             warmup iterations, which adapt the step size alone: default 15% of
             ``iter_warmup``, at least Stan's 50), ``max_treedepth``,
             ``show_progress``, ``cores``.

@@ -259,10 +259,10 @@ def test_choice_without_groups_and_bad_name():
 
 @pytest.mark.parametrize(
     "design, delta",
-    [("binned", 0.9), ("small64", 0.8), ("rich8", 0.8), ("one_binary", 0.8)],
+    [("binned", 0.95), ("small64", 0.8), ("rich8", 0.8), ("one_binary", 0.8)],
 )
 def test_default_adapt_delta_follows_the_groups_form(design, delta):
-    """0.9 where an equation's groups are mostly non-centred at the pilot's tau
+    """0.95 where an equation's groups are mostly non-centred at the pilot's tau
     and too few to inform sigma_theta (4 groups on a binned modifier); 0.8 for
     many small groups, for the interaction model (no deviations) and for
     data-rich groups; 0.95 for the collapsed gaussian program."""

@@ -160,7 +160,7 @@ def _add_fit(sub: Any) -> None:
         "--adapt-delta",
         type=float,
         default=None,
-        help="target acceptance rate (default: 0.8, 0.9 or 0.95, see fit())",
+        help="target acceptance rate (default: 0.8 or 0.95, see fit())",
     )
     fit.add_argument("--out", "-o", help="output folder (default: <data>-hetfx)")
     fit.add_argument("--overwrite", action="store_true")
