@@ -232,6 +232,22 @@ def sampled_value(name: str, posterior, draw: int) -> list:
     return log.tolist() if np.ndim(posterior[reported].values) > 2 else float(log[0])
 
 
+def merging_model(sim, **options):
+    """A model of ``sim`` (a hetfx.datasets.simulate or survey result) whose
+    rows merge: its controls x1 and x2 made binary, so that rows repeat; the
+    gaussian program that samples the coefficients (the collapsed one's
+    likelihood is the marginal: tests/test_collapsed.py)."""
+    for x in ("x1", "x2"):
+        sim.data[x] = (sim.data[x] > 0).astype(float)
+    gaussian = sim.family == "gaussian"
+    return hetfx.HetModel(
+        sim.formula,
+        family=sim.family_object,
+        collapsed=False if gaussian else None,
+        **options,
+    )
+
+
 def short_fit(model, data):
     """A short fit, and its Stan data with merged rows and with one row per unit."""
     from hetfx.program.standata import build_stan_input

@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 import hetfx
-from conftest import check_likelihood, short_fit
+from conftest import check_likelihood, merging_model, short_fit
 from hetfx.program.standata import build_stan_input
 
 
@@ -28,17 +28,7 @@ def test_numpy_log_likelihood_equals_stan(
     sim = hetfx.datasets.simulate(n=400, n_modifiers=2, family=family, seed=5)
     if not exposure:  # every exposure 1: no offset, so the rows go by segment
         sim.data["exposure"] = 1.0
-    # discrete controls, so that rows repeat and merging has work to do
-    for x in ("x1", "x2"):
-        sim.data[x] = (sim.data[x] > 0).astype(float)
-    # the gaussian program that samples the coefficients (the collapsed one's
-    # likelihood is the marginal: tests/test_collapsed.py)
-    model = hetfx.HetModel(
-        sim.formula,
-        family=sim.family_object,
-        backend="pystan",
-        collapsed=False if family == "gaussian" else None,
-    )
+    model = merging_model(sim, backend="pystan")
     fit, merged, one_by_one = short_fit(model, sim.data)
     # the negative binomial merges units that share the exposure too: here
     # every exposure differs

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import hetfx
-from conftest import check_likelihood, short_fit
+from conftest import check_likelihood, merging_model, short_fit
 from hetfx.design.build import build_design
 from hetfx.program.matrices import sufficient_statistics
 from hetfx.program.standata import build_stan_input, scaling
@@ -142,14 +142,7 @@ def test_weighted_stan_likelihood_equals_numpy(
 
     sim = survey(n=300, seed=4, family=family)
     sim.data["w"] = np.round(np.random.default_rng(1).uniform(0, 3, 300), 1)
-    for x in ("x1", "x2"):  # discrete controls: rows repeat and merge
-        sim.data[x] = (sim.data[x] > 0).astype(float)
-    model = hetfx.HetModel(
-        sim.formula,
-        family=sim.family_object,
-        weights="w",
-        collapsed=False if family == "gaussian" else None,
-    )
+    model = merging_model(sim, weights="w")
     fit, merged, one_by_one = short_fit(model, sim.data)
     assert merged.get("weighted", 1) == 1
     numpy_ll = (log_likelihood(fit)[0] * fit.design.weights).sum(axis=-1)
