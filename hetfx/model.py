@@ -249,7 +249,7 @@ class HetModel:
             if example is None:
                 example = example_input(self.family, self.program_name)
             self._compiled = self.backend.compile(
-                f"hetfx_{self.program_name}", self.program, example.data
+                f"hetfx_{self.program_name}", self.program, example.program_data
             )
         return self._compiled
 
@@ -328,7 +328,11 @@ class HetModel:
         timing["compile"] = 0.0 if was_compiled else compiled.seconds
         start = time.perf_counter()
         idata = self.backend.sample(
-            compiled, stan_input.data, stan_input.inits, options, stan_input.coords
+            compiled,
+            stan_input.program_data,
+            stan_input.inits,
+            options,
+            stan_input.coords,
         )
         timing["sampling"] = time.perf_counter() - start
         zero_unused_scales(idata, stan_input.data["deviations"])

@@ -172,11 +172,12 @@ def serve(folder: Path) -> http.server.ThreadingHTTPServer:
     return server
 
 
-def parameter_block(code: str) -> list[str]:
-    """Names declared in a Stan program's parameters block, in order."""
+def parameter_block(code: str, block: str = "parameters") -> list[str]:
+    """Names declared in a Stan program's parameters block (or ``block``), in
+    order."""
     import re
 
-    start = re.search(r"(?m)^parameters \{", code).end()
+    start = re.search(rf"(?m)^{block} \{{", code).end()
     depth, end = 1, start
     while depth:
         depth += {"{": 1, "}": -1}.get(code[end], 0)

@@ -3,11 +3,13 @@ import pandas as pd
 import pytest
 
 import hetfx
+from conftest import parameter_block
 from hetfx.design.build import build_design
 from hetfx.families import get_family
+from hetfx.program.example import example_input
 from hetfx.program.matrices import design_matrix
-from hetfx.program.render import program_hash, render
-from hetfx.program.rows import aggregate, row_data
+from hetfx.program.render import PROGRAMS, program_hash, render
+from hetfx.program.rows import PILOT_INDICES, aggregate, row_data
 from hetfx.program.standata import build_stan_input, scaling
 
 
@@ -23,6 +25,18 @@ def test_one_program_per_family_and_data_free():
     # nothing of a dataset is in the text: sizes, switches and priors are data
     for word in ("int<lower=0> K;", "int<lower=0> G;", "prior_dist_sigma_theta"):
         assert word in g and word in b
+
+
+@pytest.mark.parametrize("program", list(PROGRAMS))
+def test_the_backend_gets_the_data_the_program_declares(program):
+    """Every name of a program's data block, and nothing else: the indices
+    only the pilot reads stay out of what httpstan checks and CmdStan reads."""
+    family = get_family(PROGRAMS[program][0])
+    example = example_input(family, program)
+    declared = parameter_block(render(program), block="data")
+    assert sorted(example.program_data) == sorted(declared)
+    left_out = set(PILOT_INDICES) if "W" in declared else set()
+    assert example.data.keys() - example.program_data.keys() == left_out
 
 
 def test_sufficient_statistics_match_row_wise_design():

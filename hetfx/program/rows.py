@@ -43,6 +43,11 @@ if TYPE_CHECKING:
     from hetfx.program.standata import Scaling
 
 
+# the row-wise Stan data that only the pilot fit reads (pilot_design,
+# parameterization.level_variance): no program declares them
+PILOT_INDICES = ("t_group", "theta_slot", "level_index")
+
+
 @dataclass(frozen=True)
 class RowData:
     """The design of a row-wise program.

@@ -26,6 +26,7 @@ from hetfx.program.parameterization import choose as choose_form
 from hetfx.program.parameterization import level_variance, pilot_group_estimates
 from hetfx.program.prior_data import ResolvedPrior, factor_priors, resolve_priors
 from hetfx.program.render import STANDALONE_PROGRAMS
+from hetfx.program.rows import PILOT_INDICES
 from hetfx.program.treated_base import treated_base_data
 
 
@@ -82,6 +83,12 @@ class StanInput:
     coords: dict[str, list[str]]
     effects_rows: pd.DataFrame
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def program_data(self) -> dict[str, Any]:
+        """``data`` without the indices only the pilot reads: what the
+        backend sends the program (httpstan checks every number it gets)."""
+        return {k: v for k, v in self.data.items() if k not in PILOT_INDICES}
 
 
 def prior_keys(family: Family, factors: list[str] | tuple[str, ...] = ()) -> list[str]:
