@@ -327,6 +327,44 @@ def test_sampling_failure_raises_sampling_error(gaussian_model):
         backend.sample(compiled, {"K": 0}, {}, sampler_options(chains=1, seed=1), {})
 
 
+def test_a_parsed_line_kept_alive_while_pystan_reads_is_read_again(
+    gaussian_model, monkeypatch
+):
+    """pysimdjson refuses to parse while an object of the line before is alive
+    (a profiler holding a frame, as Dask's workers do, keeps one): the fit then
+    reads httpstan's stored fit again and has the draws of an undisturbed fit."""
+    import simdjson
+
+    sim = hetfx.datasets.simulate(n=300, n_modifiers=2, seed=3)
+    kw = {"seed": 5, "chains": 2, "iter_warmup": 100, "iter_sampling": 100}
+    plain = _quiet_fit(gaussian_model, sim.data, **kw)
+    parser_class, tripped = simdjson.Parser, []
+
+    class KeepingParser:
+        """Keeps its first object alive until a parse has failed for it."""
+
+        def __init__(self):
+            self.parser, self.kept = parser_class(), None
+
+        def parse(self, line, *recursive):
+            if tripped or recursive:  # as pysimdjson's (loads: Python objects)
+                return self.parser.parse(line, *recursive)
+            if self.kept is None:  # the first line: its object stays alive
+                self.kept = self.parser.parse(line)
+                return self.kept
+            try:
+                return self.parser.parse(line)
+            except RuntimeError:  # pysimdjson's re-use check
+                tripped.append(True)
+                self.kept = None
+                raise
+
+    monkeypatch.setattr(simdjson, "Parser", KeepingParser)
+    again = _quiet_fit(gaussian_model, sim.data, **kw)
+    assert tripped == [True]
+    np.testing.assert_array_equal(again.draws("theta"), plain.draws("theta"))
+
+
 def test_low_ess_warns(gaussian_model):
     sim = hetfx.datasets.simulate(n=300, n_modifiers=2, seed=14)
     with pytest.warns(ConvergenceWarning, match="bulk ESS"):

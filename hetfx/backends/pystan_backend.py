@@ -32,7 +32,7 @@ import numpy as np
 from hetfx.backends import cache
 from hetfx.backends.base import Backend, Compiled, dims_for
 from hetfx.backends.options import SamplerOptions
-from hetfx.backends.pystan_fits import removing_fits
+from hetfx.backends.pystan_fits import removing_fits, sample_rereading
 from hetfx.errors import SamplingError
 
 if TYPE_CHECKING:
@@ -263,7 +263,7 @@ class PystanBackend(Backend):
                 model = stan.build(
                     compiled.code, data=to_pystan_data(data), random_seed=options.seed
                 )
-                fit = model.sample(**kwargs)
+                fit = sample_rereading(model, **kwargs)
             except Exception as exc:
                 log = out.getvalue() if out else ""
                 raise SamplingError(f"pystan sampling failed: {exc}\n{log}") from exc

@@ -12,6 +12,12 @@ sampling call, in the calling thread, and that application records the fits it
 made. :func:`removing_fits` notes the applications started in its thread and,
 once pystan has read the draws, deletes their fits: only this call's, so
 processes sampling the same program at the same time are unaffected.
+
+pystan reads the draws with one pysimdjson parser, which refuses a line while
+an object parsed from the line before is alive. pystan drops each object in
+time, but a profiler that holds a frame for a moment (Dask's workers sample
+their threads' frames every 10 ms) can keep one alive: :func:`sample_rereading`
+then asks again, and httpstan answers from the fit it stored.
 """
 
 from __future__ import annotations
@@ -72,3 +78,29 @@ def removing_fits() -> Iterator[None]:
             for name in fit_names(app):
                 with contextlib.suppress(KeyError, OSError):
                     httpstan.cache.delete_fit(name)
+
+
+# pysimdjson's refusal to parse while an object of the last line is alive
+PARSER_REUSE = "Tried to re-use a parser"
+
+
+def _parser_reuse(exc: BaseException | None) -> bool:
+    """Whether pysimdjson's re-use check is ``exc`` or its cause (pystan's
+    ``del msg`` in a ``finally`` turns it into an UnboundLocalError)."""
+    while exc is not None:
+        if PARSER_REUSE in str(exc):
+            return True
+        exc = exc.__context__
+    return False
+
+
+def sample_rereading(model: Any, **kwargs: Any) -> Any:
+    """``model.sample(**kwargs)``, asked once more when pystan's reading of the
+    draws meets pysimdjson's re-use check: inside :func:`removing_fits` httpstan
+    still holds the fit, so the second call reads it again without sampling."""
+    try:
+        return model.sample(**kwargs)
+    except (RuntimeError, UnboundLocalError) as exc:
+        if not _parser_reuse(exc):
+            raise
+    return model.sample(**kwargs)
