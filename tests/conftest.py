@@ -172,9 +172,9 @@ def serve(folder: Path) -> http.server.ThreadingHTTPServer:
     return server
 
 
-def parameter_block(code: str, block: str = "parameters") -> list[str]:
-    """Names declared in a Stan program's parameters block (or ``block``), in
-    order."""
+def declared_names(code: str, block: str = "parameters") -> list[str]:
+    """Names declared in a block of a Stan program (``parameters``, ``data``),
+    in order."""
     import re
 
     start = re.search(rf"(?m)^{block} \{{", code).end()
@@ -198,7 +198,7 @@ def stan_log_likelihood(program: str, data: dict, posterior, draws) -> np.ndarra
         stan.build(program, data=to_pystan_data(d), random_seed=1)
         for d in (data, {**data, "prior_only": 1})
     )
-    names = parameter_block(program)
+    names = declared_names(program)
     out = []
     for draw in draws:
         values = {n: sampled_value(n, posterior, draw) for n in names}

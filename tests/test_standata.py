@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 import hetfx
-from conftest import parameter_block
+from conftest import declared_names
 from hetfx.design.build import build_design
 from hetfx.families import get_family
 from hetfx.program.example import example_input
@@ -33,7 +33,7 @@ def test_the_backend_gets_the_data_the_program_declares(program):
     only the pilot reads stay out of what httpstan checks and CmdStan reads."""
     family = get_family(PROGRAMS[program][0])
     example = example_input(family, program)
-    declared = parameter_block(render(program), block="data")
+    declared = declared_names(render(program), block="data")
     assert sorted(example.program_data) == sorted(declared)
     left_out = set(PILOT_INDICES) if "W" in declared else set()
     assert example.data.keys() - example.program_data.keys() == left_out
