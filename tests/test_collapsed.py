@@ -60,7 +60,8 @@ def test_collapsed_and_uncollapsed_programs_agree(
     assert collapsed.diagnostics()["divergences"] == 0
     # the same names as the gaussian program, so every table and tool works
     # the group effects and sigma_theta as sampled
-    sampled = {"theta_free", "theta_raw", "sigma_theta_free"}
+    sampled = {"theta_raw", "sigma_theta_free"}
+    assert "theta_free" not in full.idata.posterior  # a local of the program
     assert set(full.idata.posterior.data_vars) - sampled <= set(
         collapsed.idata.posterior.data_vars
     )

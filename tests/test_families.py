@@ -72,6 +72,9 @@ def test_recovery(family):
         assert cuts["mean"].is_monotonic_increasing
         np.testing.assert_allclose(cuts["mean"], sim.cutpoints, atol=0.35)
     assert fit.diagnostics()["divergences"] == 0
+    # the group effects as sampled (theta_raw) and reported (theta), no more
+    assert {"theta_raw", "theta"} <= set(fit.idata.posterior.data_vars)
+    assert "theta_free" not in fit.idata.posterior
 
 
 @pytest.mark.sampling
@@ -328,6 +331,7 @@ def test_categorical_recovery_and_tables():
             assert sub.loc[name, "lower"] <= true <= sub.loc[name, "upper"], name
     coefs = fit.coefficients()
     assert set(coefs["category"]) == {"B", "C"} and "alpha" in set(coefs["parameter"])
+    assert "theta_free" not in fit.idata.posterior  # a local of the program
     # response scale: the probability of every category, reference included
     resp = fit.effects(scale="response")
     assert set(resp["category"]) == {"A", "B", "C"}
