@@ -5,10 +5,10 @@ import pytest
 import hetfx
 from conftest import declared_names
 from hetfx.design.build import build_design
-from hetfx.families import get_family
+from hetfx.families import CLASSES, get_family
 from hetfx.program.example import example_input
 from hetfx.program.matrices import design_matrix
-from hetfx.program.render import PROGRAMS, program_hash, render
+from hetfx.program.render import PROGRAMS, has_alpha, program_hash, render
 from hetfx.program.rows import PILOT_INDICES, aggregate, row_data
 from hetfx.program.standata import build_stan_input, scaling
 
@@ -37,6 +37,19 @@ def test_the_backend_gets_the_data_the_program_declares(program):
     assert sorted(example.program_data) == sorted(declared)
     left_out = set(PILOT_INDICES) if "W" in declared else set()
     assert example.data.keys() - example.program_data.keys() == left_out
+
+
+@pytest.mark.parametrize("program", list(PROGRAMS))
+def test_alpha_is_a_parameter_where_the_family_has_an_intercept(program):
+    """The families own the intercept: each program samples alpha exactly
+    where its families' ``intercept`` says so (the ordinal's cutpoints take
+    its place)."""
+    intercepts = {CLASSES[name]().intercept for name in PROGRAMS[program]}
+    assert intercepts == {has_alpha(program)}
+    assert has_alpha(program) == (program != "ordinal")
+    declared = declared_names(render(program), block="parameters")
+    if program not in ("categorical", "gaussian_collapsed"):  # their own names
+        assert ("alpha_raw" in declared) == has_alpha(program)
 
 
 def test_sufficient_statistics_match_row_wise_design():

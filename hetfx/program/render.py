@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from hetfx.families import Family, get_family
+from hetfx.families import CLASSES, Family, get_family
 
 PROGRAMS: dict[str, tuple[str, ...]] = {
     "gaussian": ("gaussian",),
@@ -58,6 +58,21 @@ def render(family: str | Family) -> str:
     return _render(program_of(family))
 
 
+def has_alpha(program: str) -> bool:
+    """Whether the program samples the intercept alpha: its families'
+    ``Family.intercept`` (one value for all of them).
+
+    Raises
+    ------
+    ValueError
+        When the families of one program disagree.
+    """
+    values = {CLASSES[name].intercept for name in PROGRAMS[program]}
+    if len(values) != 1:
+        raise ValueError(f"The families of program {program!r} disagree on alpha.")
+    return values.pop()
+
+
 # programs with a template of their own; the others render stan/hetfx.stan.j2
 STANDALONE_PROGRAMS = ("categorical", "gaussian_collapsed")
 
@@ -73,7 +88,9 @@ def _render(program: str) -> str:
         f"{program}.stan.j2" if program in STANDALONE_PROGRAMS else "hetfx.stan.j2"
     )
     text = env.get_template(template).render(
-        program=program, families=", ".join(PROGRAMS[program])
+        program=program,
+        families=", ".join(PROGRAMS[program]),
+        has_alpha=has_alpha(program),
     )
     lines = [line.rstrip() for line in text.splitlines()]
     out: list[str] = []
