@@ -4,6 +4,10 @@ A common simulated design (N = 5,000, 5 binary modifiers: 32 groups, 2 controls)
 4 chains of 1000 + 1000, and the bernoulli model of the Tomz-Weeks `force`
 outcome (../shared/data).
 
+Besides the time of each warm fit, the CPU its chains spent ("chains"), the
+fit's own process ("own"), and the floor that sets: the chains' CPU over the
+cores that run them (benchmarks/cpu_time.py).
+
 Usage: python benchmarks/bench_families.py [--backend pystan] [--n 5000]
     [--families student_t ...]
 """
@@ -16,6 +20,8 @@ import platform
 import time
 import warnings
 from pathlib import Path
+
+from cpu_time import cpu_time
 
 import hetfx
 
@@ -47,7 +53,7 @@ def bench_family(family: str, n: int, backend: str) -> None:
 
     if model.backend.name == "pystan":
         import stan  # noqa: F401
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), cpu_time() as cpu:
         warnings.simplefilter("ignore")
         start = time.perf_counter()
         fit = model.fit(sim.data, seed=1)
@@ -56,7 +62,8 @@ def bench_family(family: str, n: int, backend: str) -> None:
     rows = fit.info.get("aggregated_rows", n)
     print(
         f"  {family:18s} {compile_s:8.1f} {warm:9.2f} {diag['min_ess_bulk']:9.0f}"
-        f" {diag['divergences']:6d} {rows:8d}"
+        f" {diag['divergences']:6d} {rows:8d} {cpu.chains:7.1f} {cpu.own:5.1f}"
+        f" {cpu.chains / fit.options['cores']:6.1f}"
     )
 
 
@@ -71,14 +78,15 @@ def bench_tomz_weeks(backend: str) -> None:
         FORMULA, family="bernoulli", main_effects=False, backend=backend
     )
     model.compile()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), cpu_time() as cpu:
         warnings.simplefilter("ignore")
         start = time.perf_counter()
         fit = model.fit(data, seed=1)
         warm = time.perf_counter() - start
     ate = fit.ate(scale="response").iloc[0]
     print(
-        f"\nTomz-Weeks force (bernoulli, 24 groups): warm fit {warm:.2f} s, "
+        f"\nTomz-Weeks force (bernoulli, 24 groups): warm fit {warm:.2f} s "
+        f"(chains' CPU {cpu.chains:.1f} s, the fit's process {cpu.own:.1f} s), "
         f"min ESS {fit.diagnostics()['min_ess_bulk']:.0f}, "
         f"{fit.info['aggregated_rows']} distinct rows of 1200; ATE "
         f"{ate['mean']:.3f} probability points ({ate['lower']:.3f}, "
@@ -99,7 +107,7 @@ def main() -> None:
     print(f"\nN = {args.n}, 32 groups, 4 chains x (1000 + 1000)")
     print(
         f"  {'family':18s} {'compile':>8s} {'warm fit':>9s} {'min ESS':>9s}"
-        f" {'div':>6s} {'rows':>8s}"
+        f" {'div':>6s} {'rows':>8s} {'chains':>7s} {'own':>5s} {'floor':>6s}"
     )
     for family in args.families:
         bench_family(family, args.n, args.backend)

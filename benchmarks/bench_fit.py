@@ -6,6 +6,9 @@
 2. The gaussian model on 10^4, 10^5 and 10^6 simulated rows (64 groups, 10
    controls): warm fit time, split into design + sufficient statistics and sampling.
 
+Each warm fit also prints the CPU its chains spent, the floor that sets on the
+cores that run them, and the fit's own process's CPU (benchmarks/cpu_time.py).
+
 Usage: python benchmarks/bench_fit.py [--backend pystan] [--cold] [--max-rows 1e6]
 """
 
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from cpu_time import cpu_time
 
 import hetfx
 
@@ -77,11 +81,12 @@ def bench_tomz_weeks(backend: str, cold: bool) -> None:
         # sampler and loads the program; the second (another seed) is warm
         seconds = []
         for seed in (2, 1):
-            start = time.perf_counter()
-            fit = model.fit(
-                data, chains=4, iter_warmup=1000, iter_sampling=1000, seed=seed
-            )
-            seconds.append(time.perf_counter() - start)
+            with cpu_time() as cpu:
+                start = time.perf_counter()
+                fit = model.fit(
+                    data, chains=4, iter_warmup=1000, iter_sampling=1000, seed=seed
+                )
+                seconds.append(time.perf_counter() - start)
     first, warm = seconds
     eff = fit.effects()
     sampling = fit.timing["sampling"]
@@ -90,6 +95,11 @@ def bench_tomz_weeks(backend: str, cold: bool) -> None:
     print(f"  compile            {compile_s:8.1f} s ({state})")
     print(f"  first fit          {first:8.2f} s (imports arviz, loads the program)")
     print(f"  warm fit           {warm:8.2f} s (sampling {sampling:.2f} s)")
+    cores = fit.options["cores"]
+    print(
+        f"  CPU of the chains  {cpu.chains:8.2f} s (over {cores} cores: a floor of "
+        f"{cpu.chains / cores:.2f} s); the fit's process {cpu.own:.2f} s"
+    )
     print(
         f"  ESS/s, groups      min {eff['ess_bulk'].min() / warm:8.0f}   "
         f"median {eff['ess_bulk'].median() / warm:8.0f}  (bulk ESS per warm-fit s)"
@@ -121,7 +131,10 @@ def simulate_rows(n: int, seed: int = 0) -> tuple[str, pd.DataFrame]:
 
 def bench_rows(backend: str, max_rows: int) -> None:
     print("\nGaussian model, 64 groups, 10 controls: warm fit time against N")
-    print(f"  {'rows':>9s} {'design+suffstats':>17s} {'sampling':>9s} {'total':>8s}")
+    print(
+        f"  {'rows':>9s} {'design+suffstats':>17s} {'sampling':>9s} {'rest':>6s}"
+        f" {'total':>8s} {'chains CPU':>11s} {'floor':>6s} {'own CPU':>8s}"
+    )
     print("  (default settings: the collapsed gaussian program)")
     formula, _ = simulate_rows(1000)
     model = hetfx.HetModel(formula, backend=backend)
@@ -129,12 +142,18 @@ def bench_rows(backend: str, max_rows: int) -> None:
     n = 10_000
     while n <= max_rows:
         _, data = simulate_rows(n)
-        start = time.perf_counter()
-        fit = model.fit(data, chains=4, iter_warmup=1000, iter_sampling=1000, seed=1)
-        total = time.perf_counter() - start
-        sampling = fit.timing["sampling"]
+        with cpu_time() as cpu:
+            start = time.perf_counter()
+            fit = model.fit(
+                data, chains=4, iter_warmup=1000, iter_sampling=1000, seed=1
+            )
+            total = time.perf_counter() - start
+        design, sampling = fit.timing["design"], fit.timing["sampling"]
+        rest = total - design - sampling  # tables of the fit, convergence checks
+        floor = cpu.chains / fit.options["cores"]
         print(
-            f"  {n:9d} {total - sampling:16.2f}s {sampling:8.2f}s {total:7.2f}s"
+            f"  {n:9d} {design:16.2f}s {sampling:8.2f}s {rest:5.2f}s {total:7.2f}s"
+            f" {cpu.chains:10.2f}s {floor:5.2f}s {cpu.own:7.2f}s"
             f"   min ESS {fit.diagnostics()['min_ess_bulk']:.0f}"
             f"   divergences {fit.diagnostics()['divergences']}"
         )

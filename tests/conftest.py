@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib.util
 import os
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -22,6 +24,19 @@ TOMZ_WEEKS = SHARED_DATA / "tomz-weeks-2021" / "2017-04-YouGov-extracted.dta"
 
 # one cache folder for the whole session (CI sets HETFX_CACHE_DIR to keep it)
 os.environ.setdefault("HETFX_CACHE_DIR", str(ROOT / ".pytest_cache" / "hetfx-cache"))
+
+
+def load_benchmark(name: str):
+    """A benchmark script as a module (its folder on the path for its imports)."""
+    if str(ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        name, ROOT / "benchmarks" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as an import would (dataclasses look it up)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_report_header(config):

@@ -1,30 +1,15 @@
 """Small simulation-based calibration: fails on gross miscalibration."""
 
-import importlib.util
-import sys
-
 import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import ROOT
-
-
-def load(name):
-    """A benchmark script as a module (its folder on the path for ``report``)."""
-    if str(ROOT / "benchmarks") not in sys.path:
-        sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "benchmarks" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_benchmark
 
 
 @pytest.mark.sampling
 def test_sbc_ranks_are_not_grossly_miscalibrated(gaussian_model, tmp_path):
-    sbc = load("sbc")
+    sbc = load_benchmark("sbc")
     ranks = sbc.run_sbc("gaussian", reps=20, seed=7, backend="pystan")
     assert len(ranks) == 20
     assert ranks[sbc.RANKED].to_numpy().min() >= 0
@@ -41,7 +26,7 @@ def test_sbc_ranks_are_not_grossly_miscalibrated(gaussian_model, tmp_path):
 
 
 def test_uniformity_detects_piled_up_ranks():
-    sbc = load("sbc")
+    sbc = load_benchmark("sbc")
     import pandas as pd
 
     rng = np.random.default_rng(0)
