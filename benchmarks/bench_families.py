@@ -63,7 +63,7 @@ def bench_family(family: str, n: int, backend: str) -> None:
     print(
         f"  {family:18s} {compile_s:8.1f} {warm:9.2f} {diag['min_ess_bulk']:9.0f}"
         f" {diag['divergences']:6d} {rows:8d} {cpu.chains:7.1f} {cpu.own:5.1f}"
-        f" {cpu.chains / fit.options['cores']:6.1f}"
+        f" {cpu.floor(fit.options['cores']):6.1f}"
     )
 
 

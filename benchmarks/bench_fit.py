@@ -98,7 +98,7 @@ def bench_tomz_weeks(backend: str, cold: bool) -> None:
     cores = fit.options["cores"]
     print(
         f"  CPU of the chains  {cpu.chains:8.2f} s (over {cores} cores: a floor of "
-        f"{cpu.chains / cores:.2f} s); the fit's process {cpu.own:.2f} s"
+        f"{cpu.floor(cores):.2f} s); the fit's process {cpu.own:.2f} s"
     )
     print(
         f"  ESS/s, groups      min {eff['ess_bulk'].min() / warm:8.0f}   "
@@ -150,7 +150,7 @@ def bench_rows(backend: str, max_rows: int) -> None:
             total = time.perf_counter() - start
         design, sampling = fit.timing["design"], fit.timing["sampling"]
         rest = total - design - sampling  # tables of the fit, convergence checks
-        floor = cpu.chains / fit.options["cores"]
+        floor = cpu.floor(fit.options["cores"])
         print(
             f"  {n:9d} {design:16.2f}s {sampling:8.2f}s {rest:5.2f}s {total:7.2f}s"
             f" {cpu.chains:10.2f}s {floor:5.2f}s {cpu.own:7.2f}s"

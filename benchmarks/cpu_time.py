@@ -42,6 +42,10 @@ class CPUTime:
     own: float = 0.0
     chains: float = 0.0
 
+    def floor(self, cores: int) -> float:
+        """The chains' CPU over the cores that ran them: no wall time below."""
+        return self.chains / cores
+
 
 @contextmanager
 def cpu_time() -> Iterator[CPUTime]:

@@ -8,7 +8,13 @@ from hetfx.design.build import build_design
 from hetfx.families import CLASSES, get_family
 from hetfx.program.example import example_input
 from hetfx.program.matrices import design_matrix
-from hetfx.program.render import PROGRAMS, has_alpha, program_hash, render
+from hetfx.program.render import (
+    PROGRAMS,
+    STANDALONE_PROGRAMS,
+    has_alpha,
+    program_hash,
+    render,
+)
 from hetfx.program.rows import PILOT_INDICES, aggregate, row_data
 from hetfx.program.standata import build_stan_input, scaling
 
@@ -48,7 +54,7 @@ def test_alpha_is_a_parameter_where_the_family_has_an_intercept(program):
     assert intercepts == {has_alpha(program)}
     assert has_alpha(program) == (program != "ordinal")
     declared = declared_names(render(program), block="parameters")
-    if program not in ("categorical", "gaussian_collapsed"):  # their own names
+    if program not in STANDALONE_PROGRAMS:  # their own templates and names
         assert ("alpha_raw" in declared) == has_alpha(program)
 
 
